@@ -1,0 +1,848 @@
+"""The reference model of a container host (SPEC §2–§3).
+
+A :class:`World` holds host volumes, package layers, containers and the truth about every
+content: which scans *this adapter's product* ran on it and what they found. Applying an
+operation drives the adapter through the callbacks of SPEC §4 in the order of SPEC §3 and
+reports every create to an optional ``on_create`` hook, which is where an oracle judges.
+
+The adapter only ever receives frozen records of bytes, ints and strings; the objects in
+this module never leave it.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import ops as O
+from .contract import (
+    ECP_SIZE,
+    LAYER_ROOT_LOCATIONS_KEY,
+    ZERO_ID,
+    ChangeKind,
+    EcpRequest,
+    FileChange,
+    Flags,
+    PostCreate,
+    PreCreate,
+    RedirectionEcp,
+    ScanOrigin,
+    ScanOutcome,
+    ScanResult,
+    Verdict,
+)
+
+LAYER = Flags.SERVICED_FROM_LAYER
+SCRATCH = Flags.SERVICED_FROM_SCRATCH
+REGISTERED = Flags.SERVICED_FROM_REGISTERED_LAYER
+REMOTE = Flags.SERVICED_FROM_REMOTE_LAYER
+USER_MODE = Flags.SERVICED_FROM_USER_MODE
+
+_GUID_NS = uuid.UUID("5b0c1d3e-6f7a-4b8c-9d0e-1f2a3b4c5d6e")
+_FIRST_ID = 0x100
+
+
+def volume_guid(kind: str, index: int) -> bytes:
+    """Deterministic GUID (``bytes_le`` layout) for host or container volume ``index``."""
+    return uuid.uuid5(_GUID_NS, f"{kind}-{index}").bytes_le
+
+
+def file_id(value: int) -> bytes:
+    """FILE_ID_128: 16 bytes little-endian, bytes 0–7 the low 64 bits."""
+    return value.to_bytes(16, "little")
+
+
+def low64(fid: bytes) -> bytes:
+    return fid[:8]
+
+
+class Adapter(Protocol):
+    def start(self, services: Any) -> None: ...
+    def pre_create(self, create: PreCreate) -> EcpRequest | None: ...
+    def post_create(self, create: PostCreate) -> Verdict: ...
+    def scan_completed(self, result: ScanResult) -> None: ...
+    def file_changed(self, change: FileChange) -> None: ...
+    def signature_updated(self, version: int) -> bool: ...
+    def proactive_scan_completed(self, version: int) -> None: ...
+    def proactive_scan_aborted(self, version: int) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Provenance(enum.Enum):
+    """Where the bytes an open exposes really come from (the model's truth, never the ECP's)."""
+
+    LAYER = "local layer"
+    REGISTERED = "registered layer"
+    REMOTE = "remote layer"
+    SCRATCH = "scratch"
+    USER_MODE = "user-mode (cloud) file"
+    MAPPED = "host file through a mapped directory"
+    HOST = "host file"
+    INSTALL = "layer file as laid out at install"
+    CONTAINER_VOLUME = "container-volume file, non-container open"
+
+
+REDIRECTED = frozenset({Provenance.LAYER, Provenance.REGISTERED, Provenance.REMOTE})
+
+
+@dataclass(slots=True, eq=False)
+class Content:
+    """An immutable blob and what this product's scans found in it."""
+
+    cid: int
+    detectable_from: int | None
+    origin: str
+    clean: set[int] = field(default_factory=set)
+    infected: bool = False
+    errors: int = 0
+
+    def describe(self) -> str:
+        det = "clean forever" if self.detectable_from is None else (
+            f"malware detectable from v{self.detectable_from}"
+        )
+        return f"content #{self.cid} ({self.origin}; {det})"
+
+
+@dataclass(slots=True, eq=False)
+class FileObj:
+    """A file with an identity: a host file, or a container-volume file."""
+
+    volume_guid: bytes
+    file_id: bytes
+    path: str
+    content: Content
+    past: list[Content] = field(default_factory=list)
+    alive: bool = True
+
+    @property
+    def key(self) -> bytes:
+        """``FileId + VolumeGuid``: the same layout as the ECP's id bytes."""
+        return self.file_id + self.volume_guid
+
+    def replace(self, content: Content) -> None:
+        self.past.append(self.content)
+        self.content = content
+
+
+@dataclass(slots=True, eq=False)
+class HostVolume:
+    index: int
+    fs: str
+    guid: bytes
+    next_lo: int = _FIRST_ID
+    next_dir: int = 1
+    free: list[int] = field(default_factory=list)
+    free_dirs: list[int] = field(default_factory=list)
+
+    def alloc(self) -> bytes:
+        if self.free:
+            return file_id(self.free.pop())
+        self.next_lo += 1
+        return file_id(self.next_lo - 1)
+
+    def alloc_layer(self, n: int) -> tuple[list[bytes], int | None]:
+        """Ids for a layer's files. On ReFS each layer directory gets its own upper 64 bits
+        and restarts the lower ones, so files of different layers share their low 64 bits."""
+        if self.fs == "ReFS":
+            d = self.free_dirs.pop() if self.free_dirs else self._new_dir()
+            return [file_id((d << 64) | (_FIRST_ID + i)) for i in range(n)], d
+        return [self.alloc() for _ in range(n)], None
+
+    def _new_dir(self) -> int:
+        self.next_dir += 1
+        return self.next_dir - 1
+
+    def release(self, fid: bytes) -> None:
+        value = int.from_bytes(fid, "little")
+        if self.fs != "ReFS" or value >> 64 == 0:
+            self.free.append(value)
+
+
+@dataclass(slots=True, eq=False)
+class Layer:
+    serial: int
+    remote: bool
+    registered: bool
+    volume: HostVolume | None
+    install_version: int
+    files: dict[str, FileObj]
+    refs_dir: int | None = None
+    containers_started: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"L{self.serial}"
+
+
+class EntryKind(enum.Enum):
+    PLACEHOLDER = "placeholder"
+    SCRATCH = "scratch"
+    USER_MODE = "user-mode"
+    DELETED = "deleted"
+
+
+@dataclass(slots=True, eq=False)
+class Entry:
+    """A materialized path on a container volume."""
+
+    kind: EntryKind
+    file: FileObj
+    backing: FileObj | None = None
+    backing_layer: Layer | None = None
+    #: Served from a layer in this container before it was copied on write.
+    cow_from_layer: bool = False
+    old_backing: FileObj | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Container:
+    serial: int
+    silo: int
+    hyperv: bool
+    layers: tuple[Layer, ...]
+    guid: bytes
+    running: bool = True
+    #: First container on freshly installed layers (EFF-4).
+    first_on_fresh: bool = False
+    next_id: int = _FIRST_ID
+    free: list[int] = field(default_factory=list)
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"C{self.serial}"
+
+    def alloc(self) -> bytes:
+        if self.free:
+            return file_id(self.free.pop())
+        self.next_id += 1
+        return file_id(self.next_id - 1)
+
+    def backing_for(self, path: str) -> tuple[Layer, FileObj] | None:
+        for layer in self.layers:
+            f = layer.files.get(path)
+            if f is not None:
+                return layer, f
+        return None
+
+
+@dataclass(slots=True, eq=False)
+class CreateRecord:
+    """One create as the truth knows it, handed to ``on_create`` after the verdict."""
+
+    step: int
+    pre: PreCreate
+    request: EcpRequest | None
+    post: PostCreate
+    provenance: Provenance
+    content: Content
+    #: The file whose identity the content belongs to (backing file for layer opens).
+    identity: FileObj | None
+    container: Container | None
+    layer: Layer | None
+    verdict: Verdict
+    version: int
+    cow_from_layer: bool = False
+    #: Scratch entry copied on write from a placeholder (hostile fuzz may echo these ids).
+    old_backing: FileObj | None = None
+
+    @property
+    def covered(self) -> bool:
+        return self.version in self.content.clean
+
+
+@dataclass(slots=True)
+class Services:
+    """The host services handed to ``start``; records every registry read."""
+
+    world: World
+    registry: dict[str, object] = field(default_factory=dict)
+    reads: list[str] = field(default_factory=list)
+
+    def read_registry(self, key: str) -> object | None:
+        self.reads.append(key)
+        return self.registry.get(key)
+
+    def signature_version(self) -> int:
+        return self.world.version
+
+
+class World:
+    """The container host. ``apply(op)`` runs one operation against ``adapter``."""
+
+    def __init__(
+        self,
+        setup: O.Setup,
+        adapter: Adapter,
+        on_create: Callable[[CreateRecord], None] | None = None,
+    ) -> None:
+        self.setup = setup
+        self.profile = setup.profile
+        self.hostile = setup.profile == "hostile"
+        self.adapter = adapter
+        self.on_create = on_create
+        self.version = setup.version
+        self.volumes = [
+            HostVolume(i, fs, volume_guid("host", i)) for i, fs in enumerate(setup.volumes)
+        ]
+        self.layers: list[Layer] = []
+        self.containers: list[Container] = []
+        self.host_files: list[FileObj] = []
+        self.step = 0
+        self._content_serial = 0
+        self._layer_serial = 0
+        self._container_serial = 0
+        self._create_id = 0
+        #: Newest version a proactive scan *completed* under (None: none yet).
+        self.last_completed: int | None = None
+        #: The last proactive scan that started under the current version was aborted.
+        self.aborted_at: int | None = None
+        #: Last completed proactive scan saw a signature update land mid-scan.
+        self.completed_across_update = False
+        #: Versions whose updates landed while an on-access scan was running.
+        self.scans_across_update = 0
+        self.last_clean: FileObj | None = None
+        self.services = Services(self)
+        self.services.registry[LAYER_ROOT_LOCATIONS_KEY] = "C:\\ProgramData\\Layers"
+        self.changes = 0
+        self.scans = 0
+        self.proactive_files = 0
+        adapter.start(self.services)
+
+    # --- helpers ------------------------------------------------------------------------
+    def _content(self, origin: str, malware: bool = False, delay: int = 0) -> Content:
+        self._content_serial += 1
+        det = self.version + max(0, delay) if malware else None
+        return Content(self._content_serial, det, origin)
+
+    def _change(self, f: FileObj, kind: ChangeKind, silo: int | None) -> None:
+        self.changes += 1
+        self.adapter.file_changed(FileChange(f.volume_guid, f.file_id, f.path, kind, silo))
+
+    def _pick(self, items: list[Any], index: int) -> Any:
+        return items[index % len(items)] if items else None
+
+    def local_layers(self) -> list[Layer]:
+        return [la for la in self.layers if not la.remote]
+
+    def remote_layers(self) -> list[Layer]:
+        return [la for la in self.layers if la.remote]
+
+    def _scan(self, content: Content, version: int, fail: bool) -> ScanOutcome:
+        self.scans += 1
+        if fail:
+            content.errors += 1
+            return ScanOutcome.ERROR
+        det = content.detectable_from
+        if det is not None and det <= version:
+            content.infected = True
+            return ScanOutcome.INFECTED
+        content.clean.add(version)
+        return ScanOutcome.CLEAN
+
+    # --- operations -----------------------------------------------------------------
+    def apply(self, op: O.Op) -> None:
+        self.step += 1
+        handler = getattr(self, "_op_" + op.kind)
+        handler(op)
+
+    def run(self, ops: Iterable[O.Op]) -> None:
+        for op in ops:
+            self.apply(op)
+
+    def describe(self, op: O.Op) -> str:
+        """A readable line for a trace; call before ``apply`` to name what it resolves to."""
+        return describe_op(self, op)
+
+    def _op_install_layer(self, op: O.InstallLayer) -> None:
+        self._layer_serial += 1
+        n = max(1, min(op.files, O.MAX_LAYER_FILES))
+        name = f"L{self._layer_serial}"
+        paths = [O.layer_path(i) for i in range(n)]
+        if op.remote:
+            files = {
+                p: FileObj(ZERO_ID, ZERO_ID, p, self._content(
+                    f"{name}{p}", op.malware_file == i, op.delay))
+                for i, p in enumerate(paths)
+            }
+            self.layers.append(Layer(self._layer_serial, True, op.registered, None,
+                                     self.version, files))
+            return
+        vol = self.volumes[op.volume % len(self.volumes)]
+        ids, d = vol.alloc_layer(n)
+        layer = Layer(self._layer_serial, False, op.registered, vol, self.version, {}, d)
+        self.layers.append(layer)
+        for i, (p, fid) in enumerate(zip(paths, ids, strict=True)):
+            f = FileObj(vol.guid, fid, f"\\Layers\\{name}{p}",
+                        self._content(f"{name}{p}", op.malware_file == i, op.delay))
+            layer.files[p] = f
+            self._change(f, ChangeKind.WRITE, None)
+            self._host_open(f, Provenance.INSTALL, fail=op.fail_file == i, layer=layer)
+
+    def _op_register_layer(self, op: O.RegisterLayer) -> None:
+        layer = self._pick(self.layers, op.layer)
+        if layer is not None:
+            layer.registered = True
+
+    def _op_unregister_layer(self, op: O.UnregisterLayer) -> None:
+        layer = self._pick(self.layers, op.layer)
+        if layer is not None:
+            layer.registered = False
+
+    def _op_tamper_layer_file(self, op: O.TamperLayerFile) -> None:
+        layer = self._pick(self.local_layers(), op.layer)
+        if layer is None:
+            return
+        f = self._pick(list(layer.files.values()), op.file)
+        f.replace(self._content(f"tampered {layer.name} {f.path}", op.malware, op.delay))
+        self._change(f, ChangeKind.WRITE, None)
+
+    def _op_uninstall_layer(self, op: O.UninstallLayer) -> None:
+        layer = self._pick(self.layers, op.layer)
+        if layer is None or any(c.running and layer in c.layers for c in self.containers):
+            return
+        # Stopped containers on it are dismounted with it.
+        self.containers = [c for c in self.containers if layer not in c.layers]
+        self.layers.remove(layer)
+        if layer.volume is None:
+            return
+        for f in layer.files.values():
+            f.alive = False
+            self._change(f, ChangeKind.DELETE, None)
+            layer.volume.release(f.file_id)
+        if layer.refs_dir is not None:
+            layer.volume.free_dirs.append(layer.refs_dir)
+
+    def _op_start_container(self, op: O.StartContainer) -> None:
+        pool = self.remote_layers() if op.hyperv else self.local_layers()
+        if not pool:
+            return
+        chain: list[Layer] = []
+        for i in op.layers[:4] or (0,):
+            la = pool[i % len(pool)]
+            if la not in chain:
+                chain.append(la)
+        self._container_serial += 1
+        s = self._container_serial
+        fresh = all(la.containers_started == 0 and la.install_version == self.version
+                    for la in chain)
+        for la in chain:
+            la.containers_started += 1
+        self.containers.append(Container(s, s, op.hyperv, tuple(chain),
+                                         volume_guid("container", s), first_on_fresh=fresh))
+
+    def _op_stop_container(self, op: O.StopContainer) -> None:
+        c = self._pick([c for c in self.containers if c.running], op.container)
+        if c is not None:
+            c.running = False
+
+    def _running(self, index: int) -> Container | None:
+        return self._pick([c for c in self.containers if c.running], index)
+
+    def _entry(self, c: Container, path: str, materialize: bool = True) -> Entry | None:
+        """The entry at ``path``, materializing a placeholder on first access."""
+        e = c.entries.get(path)
+        if e is not None:
+            return None if e.kind is EntryKind.DELETED else e
+        found = c.backing_for(path)
+        if found is None or not materialize:
+            return None
+        layer, backing = found
+        e = Entry(EntryKind.PLACEHOLDER, FileObj(c.guid, c.alloc(), path, backing.content),
+                  backing, layer)
+        c.entries[path] = e
+        return e
+
+    def _op_open(self, op: O.OpenFile) -> None:
+        c = self._running(op.container)
+        if c is None:
+            return
+        e = self._entry(c, O.container_path(op.file))
+        if e is None:
+            return
+        self._container_open(c, e, op.fail, op.update_mid_scan, op.fuzz)
+
+    def _container_open(self, c: Container, e: Entry, fail: bool, mid: bool,
+                        fuzz: int) -> None:
+        f = e.file
+        backing = e.backing
+        if e.kind is EntryKind.PLACEHOLDER:
+            assert backing is not None and e.backing_layer is not None
+            layer = e.backing_layer
+            content = backing.content
+            if layer.remote:
+                prov = Provenance.REMOTE
+                flags = LAYER | REMOTE | (REGISTERED if layer.registered else 0)
+                ids = None
+            elif layer.registered:
+                prov = Provenance.REGISTERED
+                flags = LAYER if self.profile == "no-registered-flag" else LAYER | REGISTERED
+                ids = backing
+            else:
+                prov, flags, ids = Provenance.LAYER, LAYER, backing
+            identity: FileObj = backing
+        elif e.kind is EntryKind.USER_MODE:
+            prov, flags, ids, content, identity, layer = (
+                Provenance.USER_MODE, USER_MODE, None, f.content, f, None)
+        else:
+            prov, flags, ids, content, identity, layer = (
+                Provenance.SCRATCH, SCRATCH, None, f.content, f, None)
+        self._create(
+            c.guid, f.path, c.silo, f, prov, content, identity, c, layer,
+            handled=True, flags=flags, ids=ids, fail=fail, mid=mid, fuzz=fuzz,
+            cow=e.cow_from_layer, old_backing=e.old_backing,
+        )
+
+    def _op_write(self, op: O.WriteFile) -> None:
+        c = self._running(op.container)
+        if c is None:
+            return
+        e = self._entry(c, O.container_path(op.file))
+        if e is None:
+            return
+        self._write_entry(c, e, op.malware, op.delay, c.silo)
+
+    def _write_entry(self, c: Container, e: Entry, malware: bool, delay: int,
+                     silo: int | None) -> None:
+        content = self._content(f"{c.name} write {e.file.path}", malware, delay)
+        if e.kind is EntryKind.PLACEHOLDER:
+            # Copy-on-write: same path and container-side id, content now in scratch.
+            e.kind = EntryKind.SCRATCH
+            e.cow_from_layer = True
+            e.old_backing = e.backing
+            e.backing = None
+            e.backing_layer = None
+        e.file.replace(content)
+        self._change(e.file, ChangeKind.WRITE, silo)
+
+    def _op_create(self, op: O.CreateFile) -> None:
+        c = self._running(op.container)
+        if c is None:
+            return
+        path = O.new_path(op.name)
+        e = c.entries.get(path)
+        if e is not None and e.kind is not EntryKind.DELETED:
+            self._write_entry(c, e, op.malware, op.delay, c.silo)
+            return
+        content = self._content(f"{c.name} new {path}", op.malware, op.delay)
+        e = Entry(EntryKind.SCRATCH, FileObj(c.guid, c.alloc(), path, content))
+        c.entries[path] = e
+        self._change(e.file, ChangeKind.WRITE, c.silo)
+
+    def _op_delete(self, op: O.DeleteFile) -> None:
+        c = self._running(op.container)
+        if c is None:
+            return
+        path = O.container_path(op.file)
+        e = self._entry(c, path)
+        if e is None:
+            return
+        e.file.alive = False
+        self._change(e.file, ChangeKind.DELETE, c.silo)
+        c.free.append(int.from_bytes(e.file.file_id, "little"))
+        c.entries[path] = Entry(EntryKind.DELETED, e.file)
+
+    def _op_open_mapped(self, op: O.OpenMapped) -> None:
+        c = self._running(op.container)
+        f = self._pick(self.host_files, op.file)
+        if c is None or f is None:
+            return
+        self._create(f.volume_guid, f.path, c.silo, f, Provenance.MAPPED, f.content, f, c,
+                     None, handled=False, fail=op.fail, fuzz=op.fuzz)
+
+    def _op_open_user_mode(self, op: O.OpenUserMode) -> None:
+        c = self._running(op.container)
+        if c is None:
+            return
+        path = f"\\Users\\app\\OneDrive\\u{op.name}.docx"
+        e = c.entries.get(path)
+        if e is None or e.kind is EntryKind.DELETED:
+            content = self._content(f"{c.name} cloud {path}", op.malware)
+            e = Entry(EntryKind.USER_MODE, FileObj(c.guid, c.alloc(), path, content))
+            c.entries[path] = e
+        self._container_open(c, e, op.fail, False, op.fuzz)
+
+    def _op_host_create(self, op: O.HostCreate) -> None:
+        vol = self.volumes[op.volume % len(self.volumes)]
+        path = O.host_path(op.name)
+        for f in self.host_files:
+            if f.path == path and f.volume_guid == vol.guid:
+                self._host_write(f, op.malware, op.delay)
+                return
+        f = FileObj(vol.guid, vol.alloc(), path,
+                    self._content(f"host {path}", op.malware, op.delay))
+        self.host_files.append(f)
+        self._change(f, ChangeKind.WRITE, None)
+
+    def _host_write(self, f: FileObj, malware: bool, delay: int) -> None:
+        f.replace(self._content(f"host write {f.path}", malware, delay))
+        self._change(f, ChangeKind.WRITE, None)
+
+    def _op_host_write(self, op: O.HostWrite) -> None:
+        f = self._pick(self.host_files, op.file)
+        if f is not None:
+            self._host_write(f, op.malware, op.delay)
+
+    def _op_host_open(self, op: O.HostOpen) -> None:
+        f = self._pick(self.host_files, op.file)
+        if f is not None:
+            self._host_open(f, Provenance.HOST, op.fail)
+
+    def _op_host_delete(self, op: O.HostDelete) -> None:
+        f = self._pick(self.host_files, op.file)
+        if f is None:
+            return
+        self.host_files.remove(f)
+        f.alive = False
+        self._change(f, ChangeKind.DELETE, None)
+        for vol in self.volumes:
+            if vol.guid == f.volume_guid:
+                vol.release(f.file_id)
+
+    def _host_open(self, f: FileObj, prov: Provenance, fail: bool,
+                   layer: Layer | None = None) -> None:
+        self._create(f.volume_guid, f.path, None, f, prov, f.content, f, None, layer,
+                     handled=False, fail=fail)
+
+    def _op_volume_open(self, op: O.VolumeOpen) -> None:
+        c = self._pick(self.containers, op.container)
+        if c is None:
+            return
+        e = self._entry(c, O.container_path(op.file))
+        if e is None:
+            return
+        content = e.backing.content if e.backing is not None else e.file.content
+        self._create(c.guid, e.file.path, None, e.file, Provenance.CONTAINER_VOLUME, content,
+                     e.file if e.backing is None else e.backing, c, None,
+                     handled=False, fail=op.fail)
+
+    def _op_volume_write(self, op: O.VolumeWrite) -> None:
+        c = self._pick(self.containers, op.container)
+        if c is None:
+            return
+        e = self._entry(c, O.container_path(op.file))
+        if e is not None:
+            self._write_entry(c, e, op.malware, op.delay, None)
+
+    def _op_signature_update(self, op: O.SignatureUpdate) -> None:
+        self._update(op.abort_after)
+
+    def _update(self, abort_after: int = -1) -> None:
+        self.version += 1
+        if self.adapter.signature_updated(self.version):
+            self._proactive(abort_after, False, -1)
+
+    def _op_proactive_scan(self, op: O.ProactiveScan) -> None:
+        self._proactive(op.abort_after, op.update_midway, op.fail_file)
+
+    def _proactive(self, abort_after: int, update_midway: bool, fail_file: int) -> None:
+        version = self.version
+        files = [f for la in self.local_layers() for f in la.files.values()]
+        stop = len(files) if abort_after < 0 else min(abort_after, len(files))
+        aborted = 0 <= abort_after < len(files)
+        midway = len(files) // 2
+        updated = False
+        for i, f in enumerate(files[:stop]):
+            if update_midway and i == midway:
+                updated = True
+                self._update()
+            self.proactive_files += 1
+            outcome = self._scan(f.content, version, i == fail_file)
+            if outcome is ScanOutcome.CLEAN:
+                self.last_clean = f
+            self.adapter.scan_completed(ScanResult(None, f.volume_guid, f.file_id, version,
+                                                   outcome, ScanOrigin.PROACTIVE))
+        if update_midway and not updated:
+            self._update()
+        if aborted:
+            self.aborted_at = version
+            self.adapter.proactive_scan_aborted(version)
+        else:
+            # A nested scan (asked for by the mid-scan update) may have completed under a
+            # newer version already: the newest completion is what counts.
+            if self.last_completed is None or version >= self.last_completed:
+                self.last_completed = version
+                self.completed_across_update = update_midway
+            self.adapter.proactive_scan_completed(version)
+
+    # --- the create path ------------------------------------------------------------
+    def _create(
+        self,
+        volume: bytes,
+        path: str,
+        silo: int | None,
+        opened: FileObj,
+        prov: Provenance,
+        content: Content,
+        identity: FileObj | None,
+        container: Container | None,
+        layer: Layer | None,
+        *,
+        handled: bool,
+        flags: int = 0,
+        ids: FileObj | None = None,
+        fail: bool = False,
+        mid: bool = False,
+        fuzz: int = 0,
+        cow: bool = False,
+        old_backing: FileObj | None = None,
+    ) -> None:
+        self._create_id += 1
+        cid = self._create_id
+        pre = PreCreate(cid, volume, path, silo)
+        request = self.adapter.pre_create(pre)
+        ecp = None
+        if request is not None:
+            ecp = self._fill_ecp(request, handled, flags, ids, fuzz, old_backing)
+        post = PostCreate(cid, volume, path, silo, opened.file_id, ecp)
+        verdict = self.adapter.post_create(post)
+        version = self.version
+        if self.on_create is not None:
+            self.on_create(CreateRecord(
+                self.step, pre, request, post, prov, content, identity, container, layer,
+                verdict, version, cow, old_backing))
+        if verdict is not Verdict.SCAN:
+            return
+        outcome = self._scan(content, version, fail)
+        if outcome is ScanOutcome.CLEAN and prov in (Provenance.INSTALL, Provenance.LAYER,
+                                                      Provenance.REGISTERED):
+            self.last_clean = identity
+        if mid:
+            self.scans_across_update += 1
+            self._update()
+        self.adapter.scan_completed(ScanResult(cid, volume, opened.file_id, version, outcome,
+                                               ScanOrigin.ON_ACCESS))
+
+    def _fill_ecp(self, request: EcpRequest, handled: bool, flags: int,
+                  ids: FileObj | None, fuzz: int, old: FileObj | None) -> RedirectionEcp:
+        size = request.size
+        if not handled or size < 4:
+            raw = RedirectionEcp.pack(size & 0xFFFF)
+            if self.hostile and fuzz % 2 and self.last_clean is not None:
+                # Leftover garbage in an ECP nobody acknowledged: layer-looking flags and
+                # the ids of a file already scanned clean.
+                lc = self.last_clean
+                raw = RedirectionEcp.pack(size & 0xFFFF, LAYER | (fuzz & REGISTERED),
+                                          lc.file_id, lc.volume_guid)
+            return RedirectionEcp(raw, False)
+        fid = vol = ZERO_ID
+        if ids is not None and size >= ECP_SIZE:
+            fid, vol = ids.file_id, ids.volume_guid
+        if self.hostile and fuzz:
+            return self._fuzz(size, flags, fid, vol, fuzz, old)
+        return RedirectionEcp(RedirectionEcp.pack(size, flags, fid, vol), True)
+
+    def _fuzz(self, size: int, flags: int, fid: bytes, vol: bytes, fuzz: int,
+              old: FileObj | None) -> RedirectionEcp:
+        """Hostile ECP contents. Never a lie a careful adapter could not detect: a valid
+        combination keeps the true provenance and the true or zero ids."""
+        decoy = old if old is not None else self.last_clean
+        kind = fuzz % 8
+        if kind == 1:
+            flags |= 0x40  # an unknown bit
+        elif kind in (2, 3) and flags != LAYER:
+            # Contradiction carrying plausible ids (a modified file's old backing ids).
+            flags = LAYER | (SCRATCH if kind == 2 else USER_MODE)
+            if decoy is not None:
+                fid, vol = decoy.file_id, decoy.volume_guid
+        elif kind in (2, 3):
+            flags |= SCRATCH if kind == 2 else USER_MODE
+        elif kind == 4 and flags & LAYER:
+            fid = vol = ZERO_ID
+        elif kind == 5:
+            raw = RedirectionEcp.pack(size, flags, fid, vol)
+            return RedirectionEcp(raw[: (fuzz // 8) % 30 + 2], True)
+        elif kind == 6:
+            size = (size + 1 + fuzz // 8) & 0xFFFF
+        elif kind == 7:
+            flags = flags | REMOTE | SCRATCH
+        return RedirectionEcp(RedirectionEcp.pack(size, flags, fid, vol), True)
+
+    def stop(self) -> None:
+        self.adapter.stop()
+
+
+def describe_op(world: World, op: O.Op) -> str:
+    """Human-readable step, resolved against the world as it stands before ``op``."""
+    def cont(i: int, running: bool = True) -> str:
+        pool = [c for c in world.containers if c.running] if running else world.containers
+        if not pool:
+            return "(no container)"
+        c = pool[i % len(pool)]
+        return f"{c.name}{'' if c.running else ' (stopped)'}"
+
+    def lay(i: int, pool: list[Layer] | None = None) -> str:
+        pool = world.layers if pool is None else pool
+        return pool[i % len(pool)].name if pool else "(no layer)"
+
+    def mal(op: Any) -> str:
+        return f", malware detectable from v{world.version + op.delay}" if op.malware else ""
+
+    k = op.kind
+    if isinstance(op, O.InstallLayer):
+        where = "remote host" if op.remote else (
+            f"host volume H{op.volume % len(world.volumes)} "
+            f"({world.volumes[op.volume % len(world.volumes)].fs})")
+        extra = ""
+        if op.malware_file >= 0:
+            extra += f", file {op.malware_file} malware from v{world.version + op.delay}"
+        if op.fail_file >= 0:
+            extra += f", install scan of file {op.fail_file} fails"
+        reg = "registered " if op.registered else ""
+        return (f"install {reg}{'remote ' if op.remote else 'local '}layer "
+                f"L{world._layer_serial + 1} ({max(1, min(op.files, O.MAX_LAYER_FILES))} files) "
+                f"on {where}{extra}")
+    if isinstance(op, (O.RegisterLayer, O.UnregisterLayer, O.UninstallLayer)):
+        return f"{k.replace('_layer', '')} layer {lay(op.layer)}"
+    if isinstance(op, O.TamperLayerFile):
+        return (f"host writes {O.layer_path(op.file)} of layer {lay(op.layer, world.local_layers())}"
+                f" on its host volume{mal(op)}")
+    if isinstance(op, O.StartContainer):
+        pool = world.remote_layers() if op.hyperv else world.local_layers()
+        chain = [lay(i, pool) for i in op.layers[:4] or (0,)]
+        return (f"start {'Hyper-V' if op.hyperv else 'process-isolated'} container "
+                f"C{world._container_serial + 1} on [{', '.join(dict.fromkeys(chain))}]")
+    if isinstance(op, O.StopContainer):
+        return f"stop container {cont(op.container)} (its volume stays mounted)"
+    if isinstance(op, O.OpenFile):
+        extra = (" (scan fails)" if op.fail else "") + (
+            " (signature update lands mid-scan)" if op.update_mid_scan else "")
+        if world.hostile and op.fuzz:
+            extra += f" (hostile ECP #{op.fuzz})"
+        return f"{cont(op.container)} opens {O.container_path(op.file)}{extra}"
+    if isinstance(op, O.WriteFile):
+        return f"{cont(op.container)} writes {O.container_path(op.file)}{mal(op)}"
+    if isinstance(op, O.CreateFile):
+        return f"{cont(op.container)} creates {O.new_path(op.name)}{mal(op)}"
+    if isinstance(op, O.DeleteFile):
+        return f"{cont(op.container)} deletes {O.container_path(op.file)}"
+    if isinstance(op, O.OpenMapped):
+        f = world._pick(world.host_files, op.file)
+        return f"{cont(op.container)} opens mapped host file {f.path if f else '(none)'}"
+    if isinstance(op, O.OpenUserMode):
+        return f"{cont(op.container)} opens cloud file u{op.name}.docx"
+    if isinstance(op, O.HostCreate):
+        return f"host creates {O.host_path(op.name)} on H{op.volume % len(world.volumes)}{mal(op)}"
+    if isinstance(op, (O.HostWrite, O.HostOpen, O.HostDelete)):
+        f = world._pick(world.host_files, op.file)
+        verb = {"host_write": "writes", "host_open": "opens", "host_delete": "deletes"}[k]
+        return f"host {verb} {f.path if f else '(no host file)'}"
+    if isinstance(op, O.VolumeOpen):
+        return (f"host opens {O.container_path(op.file)} on the volume of "
+                f"{cont(op.container, False)} (no container context)")
+    if isinstance(op, O.VolumeWrite):
+        return (f"host writes {O.container_path(op.file)} on the volume of "
+                f"{cont(op.container, False)}{mal(op)}")
+    if isinstance(op, O.SignatureUpdate):
+        return f"signature update to v{world.version + 1}"
+    if isinstance(op, O.ProactiveScan):
+        parts = [f"proactive scan under v{world.version}"]
+        if op.abort_after >= 0:
+            parts.append(f"aborted after {op.abort_after} files")
+        if op.update_midway:
+            parts.append(f"signature update to v{world.version + 1} lands mid-scan")
+        return ", ".join(parts)
+    return k

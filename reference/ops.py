@@ -1,0 +1,318 @@
+"""Model operations: small frozen records, so a sequence is plain data.
+
+Entities are named by small indices taken modulo what exists when the operation runs
+(layer 3 of 2 installed layers is layer 1; with none installed the operation does
+nothing). Any sequence is therefore valid, shrinks by plain deletion, and replays exactly.
+
+Container file indices: ``0..7`` name layer paths ``\\Windows\\System32\\f<i>.dll``;
+``8`` and up name container-created paths ``\\Users\\app\\n<i-8>.dat``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+LAYER_SLOTS = 8
+MAX_LAYER_FILES = 6
+
+PROFILES = ("wcifs", "no-registered-flag", "hostile")
+FILESYSTEMS = ("NTFS", "ReFS")
+
+
+def layer_path(i: int) -> str:
+    return f"\\Windows\\System32\\f{i}.dll"
+
+
+def new_path(i: int) -> str:
+    return f"\\Users\\app\\n{i}.dat"
+
+
+def container_path(file: int) -> str:
+    return layer_path(file) if file < LAYER_SLOTS else new_path(file - LAYER_SLOTS)
+
+
+def host_path(i: int) -> str:
+    return f"\\Shares\\data\\h{i}.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What an example starts with: host volumes, platform profile, signature version."""
+
+    volumes: tuple[str, ...] = ("NTFS",)
+    profile: str = "wcifs"
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.volumes) <= 3 or any(v not in FILESYSTEMS for v in self.volumes):
+            raise ValueError(f"volumes must be 1 to 3 of {FILESYSTEMS}, got {self.volumes!r}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if self.version < 1:
+            raise ValueError("the initial signature version must be at least 1")
+
+
+class Op:
+    """Base of all operations; ``kind`` is the name used in traces."""
+
+    kind: ClassVar[str]
+
+
+def _op(kind: str) -> Any:
+    def wrap(cls: type) -> type:
+        cls.kind = kind  # type: ignore[attr-defined]
+        OPS[kind] = cls
+        return cls
+
+    return wrap
+
+
+OPS: dict[str, type] = {}
+
+
+# --- package layers -------------------------------------------------------------------
+@_op("install_layer")
+@dataclass(frozen=True, slots=True)
+class InstallLayer(Op):
+    volume: int = 0
+    files: int = 3
+    registered: bool = False
+    #: A remote layer lives on another host (reached by Hyper-V containers over SMB).
+    remote: bool = False
+    #: Index of a malicious file (-1: none); it is detectable from version + ``delay``.
+    malware_file: int = -1
+    delay: int = 0
+    #: Index of a file whose install-time scan ends in ERROR (-1: none).
+    fail_file: int = -1
+
+
+@_op("register_layer")
+@dataclass(frozen=True, slots=True)
+class RegisterLayer(Op):
+    layer: int = 0
+
+
+@_op("unregister_layer")
+@dataclass(frozen=True, slots=True)
+class UnregisterLayer(Op):
+    layer: int = 0
+
+
+@_op("tamper_layer_file")
+@dataclass(frozen=True, slots=True)
+class TamperLayerFile(Op):
+    """A write to a local layer file on its host volume."""
+
+    layer: int = 0
+    file: int = 0
+    malware: bool = False
+    delay: int = 0
+
+
+@_op("uninstall_layer")
+@dataclass(frozen=True, slots=True)
+class UninstallLayer(Op):
+    layer: int = 0
+
+
+# --- containers -----------------------------------------------------------------------
+@_op("start_container")
+@dataclass(frozen=True, slots=True)
+class StartContainer(Op):
+    #: Layer chain, top first, as indices into the installed layers of the right kind.
+    layers: tuple[int, ...] = (0,)
+    hyperv: bool = False
+
+
+@_op("stop_container")
+@dataclass(frozen=True, slots=True)
+class StopContainer(Op):
+    container: int = 0
+
+
+@_op("open")
+@dataclass(frozen=True, slots=True)
+class OpenFile(Op):
+    """A create in a container's context."""
+
+    container: int = 0
+    file: int = 0
+    #: The scan (if the adapter asks for one) ends in ERROR.
+    fail: bool = False
+    #: A signature update lands while the scan runs.
+    update_mid_scan: bool = False
+    #: Hostile-profile ECP mutation selector (ignored in other profiles).
+    fuzz: int = 0
+
+
+@_op("write")
+@dataclass(frozen=True, slots=True)
+class WriteFile(Op):
+    """A container writes a file: copy-on-write for a placeholder."""
+
+    container: int = 0
+    file: int = 0
+    malware: bool = False
+    delay: int = 0
+
+
+@_op("create")
+@dataclass(frozen=True, slots=True)
+class CreateFile(Op):
+    """A container creates a new scratch file ``\\Users\\app\\n<name>.dat``."""
+
+    container: int = 0
+    name: int = 0
+    malware: bool = False
+    delay: int = 0
+
+
+@_op("delete")
+@dataclass(frozen=True, slots=True)
+class DeleteFile(Op):
+    container: int = 0
+    file: int = 0
+
+
+@_op("open_mapped")
+@dataclass(frozen=True, slots=True)
+class OpenMapped(Op):
+    """A container opens a host file through a mapped directory (wcifs not involved)."""
+
+    container: int = 0
+    file: int = 0
+    fail: bool = False
+    fuzz: int = 0
+
+
+@_op("open_user_mode")
+@dataclass(frozen=True, slots=True)
+class OpenUserMode(Op):
+    """A container opens a cloud (user-mode redirected) file."""
+
+    container: int = 0
+    name: int = 0
+    malware: bool = False
+    fail: bool = False
+    fuzz: int = 0
+
+
+# --- ordinary host activity -----------------------------------------------------------
+@_op("host_create")
+@dataclass(frozen=True, slots=True)
+class HostCreate(Op):
+    volume: int = 0
+    name: int = 0
+    malware: bool = False
+    delay: int = 0
+
+
+@_op("host_write")
+@dataclass(frozen=True, slots=True)
+class HostWrite(Op):
+    file: int = 0
+    malware: bool = False
+    delay: int = 0
+
+
+@_op("host_open")
+@dataclass(frozen=True, slots=True)
+class HostOpen(Op):
+    file: int = 0
+    fail: bool = False
+
+
+@_op("host_delete")
+@dataclass(frozen=True, slots=True)
+class HostDelete(Op):
+    file: int = 0
+
+
+@_op("volume_open")
+@dataclass(frozen=True, slots=True)
+class VolumeOpen(Op):
+    """An ordinary (non-container) open of a file on a container volume."""
+
+    container: int = 0
+    file: int = 0
+    fail: bool = False
+
+
+@_op("volume_write")
+@dataclass(frozen=True, slots=True)
+class VolumeWrite(Op):
+    """An ordinary (non-container) write to a file on a container volume."""
+
+    container: int = 0
+    file: int = 0
+    malware: bool = False
+    delay: int = 0
+
+
+# --- signatures and proactive scans -----------------------------------------------------
+@_op("signature_update")
+@dataclass(frozen=True, slots=True)
+class SignatureUpdate(Op):
+    #: If the adapter asks for a proactive scan: abort it after this many files (-1: none).
+    abort_after: int = -1
+
+
+@_op("proactive_scan")
+@dataclass(frozen=True, slots=True)
+class ProactiveScan(Op):
+    abort_after: int = -1
+    #: A signature update lands half-way through.
+    update_midway: bool = False
+    #: Index (in scan order) of a file whose scan ends in ERROR (-1: none).
+    fail_file: int = -1
+
+
+def op_to_json(op: Op) -> dict[str, Any]:
+    data: dict[str, Any] = {"op": op.kind}
+    for f in dataclasses.fields(op):  # type: ignore[arg-type]
+        value = getattr(op, f.name)
+        if value != f.default:
+            data[f.name] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def op_from_json(data: object) -> Op:
+    """Inverse of :func:`op_to_json`; raises ``ValueError`` naming what is wrong."""
+    if not isinstance(data, dict) or not isinstance(data.get("op"), str):
+        raise ValueError(f"an operation must be an object with an 'op' name, got {data!r}")
+    cls = OPS.get(data["op"])
+    if cls is None:
+        raise ValueError(f"unknown operation {data['op']!r}")
+    kwargs = {k: v for k, v in data.items() if k != "op"}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for k, v in kwargs.items():
+        if k not in fields:
+            raise ValueError(f"operation {data['op']!r} has no field {k!r}")
+        default = fields[k].default
+        if isinstance(default, tuple):
+            if not isinstance(v, list) or not all(type(x) is int for x in v):
+                raise ValueError(f"{data['op']}.{k} must be a list of integers")
+            kwargs[k] = tuple(v)
+        elif type(v) is not type(default):
+            raise ValueError(f"{data['op']}.{k} must be {type(default).__name__}, got {v!r}")
+    op: Op = cls(**kwargs)
+    return op
+
+
+def setup_to_json(setup: Setup) -> dict[str, Any]:
+    return {"volumes": list(setup.volumes), "profile": setup.profile, "version": setup.version}
+
+
+def setup_from_json(data: object) -> Setup:
+    if not isinstance(data, dict):
+        raise ValueError("setup must be an object")
+    try:
+        return Setup(
+            volumes=tuple(data.get("volumes", ["NTFS"])),
+            profile=str(data.get("profile", "wcifs")),
+            version=int(data.get("version", 1)),
+        )
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"bad setup: {e}") from None
