@@ -1,0 +1,533 @@
+"""Driving an adapter through the model and judging every decision (SPEC §5–§6).
+
+The adapter under test and two shadow reference adapters (one per safety level) receive
+the same event stream in lockstep. After every create the oracle judges the adapter's
+verdict against the model's truth; a violation that breaks ``conformant`` is raised at
+once, the others (signature-current, efficiency, warnings) are recorded and the run goes on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reference import ops as O
+from reference.adapter import reference_factory
+from reference.contract import (
+    ECP_SIZE,
+    LAYER_ROOT_LOCATIONS_KEY,
+    VALID_FLAG_COMBINATIONS,
+    ZERO_ID,
+    EcpRequest,
+    PostCreate,
+    PreCreate,
+    RedirectionEcp,
+    Verdict,
+)
+from reference.model import REDIRECTED, CreateRecord, Provenance, World, low64
+
+from ._invariants import (
+    CONFORMANT,
+    FATAL,
+    IDS,
+    INVARIANTS,
+    SIGNATURE_CURRENT,
+)
+
+SHADOW_LEVELS = (CONFORMANT, SIGNATURE_CURRENT)
+_P = Provenance
+_FRESH_GUID = bytes.fromhex("ee" * 16)
+_FRESH_ID = bytes.fromhex("5a17" * 8)
+
+
+class Violation(Exception):
+    """One broken invariant: its ID, what was decided and the truth behind it."""
+
+    def __init__(self, inv: str, summary: str, detail: dict[str, str] | None = None,
+                 step: int = 0) -> None:
+        super().__init__(f"{inv}: {summary}")
+        self.id = inv
+        self.summary = summary
+        self.detail = detail or {}
+        self.step = step
+        self.level = INVARIANTS[inv].level
+
+    @property
+    def rule(self) -> str:
+        return INVARIANTS[self.id].rule
+
+
+# One class per ID, so Hypothesis keeps each diagnosis apart while it shrinks.
+_CLASSES: dict[str, type[Violation]] = {
+    i: type(f"Violation_{i.replace('-', '_')}", (Violation,), {}) for i in IDS
+}
+
+
+def violation(inv: str, summary: str, detail: dict[str, str] | None = None,
+              step: int = 0) -> Violation:
+    return _CLASSES[inv](inv, summary, detail, step)
+
+
+@dataclass(slots=True)
+class Recorded:
+    """The first occurrence of a non-fatal violation, with the ops that led to it."""
+
+    violation: Violation
+    setup: O.Setup
+    ops: tuple[O.Op, ...]
+    scope: str
+
+
+@dataclass(slots=True)
+class Tally:
+    """What a whole run accumulates over all its examples."""
+
+    exercised: Counter[str] = field(default_factory=Counter)
+    #: (scope, ID) -> first occurrence. Scope is ``all`` or the shadow level for EFF-*.
+    recorded: dict[tuple[str, str], Recorded] = field(default_factory=dict)
+    examples: int = 0
+    steps: int = 0
+    creates: int = 0
+    scans: int = 0
+    #: SCAN verdicts in a container context (efficiency workloads).
+    container_scans: int = 0
+
+
+class _GuardedServices:
+    __slots__ = ("_inner", "forbidden", "reads")
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.forbidden = False
+        self.reads: list[str] = []
+
+    def read_registry(self, key: str) -> object | None:
+        self.reads.append(str(key))
+        if str(key).casefold() == LAYER_ROOT_LOCATIONS_KEY.casefold():
+            self.forbidden = True
+        return self._inner.read_registry(key)
+
+    def signature_version(self) -> int:
+        return int(self._inner.signature_version())
+
+
+class Lockstep:
+    """The adapter the model drives: the vendor's adapter, guarded, plus the shadows."""
+
+    def __init__(self, vendor: Any, checker: Checker) -> None:
+        self.vendor = vendor
+        self.checker = checker
+        self.shadows = [reference_factory(level)() for level in SHADOW_LEVELS]
+        self.shadow_verdicts: list[Verdict] = []
+        self.services: _GuardedServices | None = None
+
+    def _fault(self, method: str, what: str, tb: str = "") -> Violation:
+        detail = {"call": method}
+        if tb:
+            detail["traceback"] = tb
+        return violation("SAFE-13", f"{method} {what}", detail, self.checker.index)
+
+    def _call(self, method: str, *args: Any) -> Any:
+        self.checker.tally.exercised["SAFE-13"] += 1
+        try:
+            result = getattr(self.vendor, method)(*args)
+        except Exception as e:
+            raise self._fault(method, f"raised {type(e).__name__}: {e}",
+                              traceback.format_exc(limit=-6)) from None
+        if self.services is not None and self.services.forbidden:
+            raise violation("SAFE-12", f"the adapter read {LAYER_ROOT_LOCATIONS_KEY} "
+                            f"(during {method})", {"registry reads": ", ".join(
+                                self.services.reads)}, self.checker.index)
+        return result
+
+    def start(self, services: Any) -> None:
+        self.services = _GuardedServices(services)
+        self.checker.tally.exercised["SAFE-12"] += 1
+        self._call("start", self.services)
+        for s in self.shadows:
+            s.start(services)
+
+    def pre_create(self, pre: PreCreate) -> EcpRequest | None:
+        req = self._call("pre_create", pre)
+        if req is not None and not (type(req) is EcpRequest and type(req.size) is int
+                                    and 0 <= req.size <= 0xFFFF):
+            raise self._fault("pre_create", f"returned {req!r}, not an EcpRequest "
+                              "(size 0..65535) or None")
+        for s in self.shadows:
+            s.pre_create(pre)
+        self.checker.judge_pre(pre, req)
+        return req
+
+    def post_create(self, post: PostCreate) -> Verdict:
+        verdict = self._call("post_create", post)
+        if type(verdict) is not Verdict:
+            raise self._fault("post_create", f"returned {verdict!r}, not a Verdict")
+        self.shadow_verdicts = [s.post_create(post) for s in self.shadows]
+        return verdict  # type: ignore[no-any-return]
+
+    def scan_completed(self, result: Any) -> None:
+        self._call("scan_completed", result)
+        for s in self.shadows:
+            s.scan_completed(result)
+
+    def file_changed(self, change: Any) -> None:
+        self._call("file_changed", change)
+        for s in self.shadows:
+            s.file_changed(change)
+
+    def signature_updated(self, version: int) -> bool:
+        answer = self._call("signature_updated", version)
+        if type(answer) is not bool:
+            raise self._fault("signature_updated", f"returned {answer!r}, not a bool")
+        for s in self.shadows:
+            s.signature_updated(version)
+        return answer  # type: ignore[no-any-return]
+
+    def proactive_scan_completed(self, version: int) -> None:
+        self._call("proactive_scan_completed", version)
+        for s in self.shadows:
+            s.proactive_scan_completed(version)
+
+    def proactive_scan_aborted(self, version: int) -> None:
+        self._call("proactive_scan_aborted", version)
+        for s in self.shadows:
+            s.proactive_scan_aborted(version)
+
+    def stop(self) -> None:
+        self._call("stop")
+
+
+class Checker:
+    """Runs one example: a setup and a sequence of operations, judged step by step."""
+
+    def __init__(self, factory: Callable[[], Any], setup: O.Setup, tally: Tally,
+                 probe: bool = True) -> None:
+        self.factory = factory
+        self.setup = setup
+        self.tally = tally
+        self.probe_enabled = probe
+        self.index = 0
+        self.ops: Sequence[O.Op] = ()
+        try:
+            vendor = factory()
+        except Exception as e:
+            raise violation("SAFE-13", f"the adapter factory raised {type(e).__name__}: {e}",
+                            {"traceback": traceback.format_exc(limit=-6)}) from None
+        self.lockstep = Lockstep(vendor, self)
+        self.world = World(setup, self.lockstep, self.judge)
+
+    def run(self, ops: Sequence[O.Op], describe: list[str] | None = None) -> None:
+        """Apply ``ops``; with ``describe``, append a readable line per step to it."""
+        self.ops = ops
+        world = self.world
+        self.tally.examples += 1
+        for i, op in enumerate(ops):
+            self.index = i
+            if describe is not None:
+                describe.append(world.describe(op))
+            world.apply(op)
+        self.index = len(ops)
+        self.tally.steps += len(ops)
+        self.tally.scans += world.scans
+        world.stop()
+
+    # --- recording -----------------------------------------------------------------
+    def _record(self, v: Violation, scope: str = "all") -> None:
+        key = (scope, v.id)
+        if key not in self.tally.recorded:
+            self.tally.recorded[key] = Recorded(v, self.setup, tuple(self.ops[: self.index + 1]),
+                                                scope)
+
+    # --- pre-create: ECP hygiene ---------------------------------------------------------
+    def judge_pre(self, pre: PreCreate, req: EcpRequest | None) -> None:
+        ex = self.tally.exercised
+        if pre.silo is not None:
+            ex["ECP-1"] += 1
+            if req is None:
+                raise violation("ECP-1", f"no ECP attached to a create in container context "
+                                f"(silo {pre.silo}, {pre.path})", _pre_detail(pre, req),
+                                self.index)
+        else:
+            ex["ECP-2"] += 1
+            if req is not None:
+                self._record(violation("ECP-2", f"an ECP was attached outside a container "
+                                       f"context ({pre.path})", _pre_detail(pre, req),
+                                       self.index))
+        if req is not None:
+            ex["ECP-3"] += 1
+            if req.size != ECP_SIZE:
+                raise violation("ECP-3", f"ECP Size {req.size}, not {ECP_SIZE}",
+                                _pre_detail(pre, req), self.index)
+
+    # --- post-create: the oracle ----------------------------------------------------
+    def judge(self, r: CreateRecord) -> None:
+        tally = self.tally
+        tally.creates += 1
+        ex = tally.exercised
+        world = self.world
+        prov = r.provenance
+        content = r.content
+        covered = r.version in content.clean
+        ecp = r.post.ecp
+        sig_ok = world.last_completed == r.version
+        ex["SAFE-1"] += 1
+        # Exercise counts: the situations each invariant judges.
+        if ecp is not None:
+            if not ecp.acknowledged:
+                ex["SAFE-4"] += 1
+            elif ecp.flags not in VALID_FLAG_COMBINATIONS or not ecp.complete:
+                ex["SAFE-5"] += 1
+        if prov is _P.SCRATCH:
+            if not covered:
+                ex["SAFE-2"] += 1
+            if r.cow_from_layer:
+                ex["SAFE-3"] += 1
+        if r.pre.silo is None and r.container is not None:
+            ex["SAFE-8"] += 1
+        if content.infected:
+            ex["SAFE-11"] += 1
+        if not covered:
+            if content.errors:
+                ex["SAFE-10"] += 1
+            if content.clean:
+                ex["SAFE-7"] += 1
+            ident = r.identity
+            if ident is not None and any(r.version in p.clean for p in ident.past):
+                ex["SAFE-9"] += 1
+        if prov in REDIRECTED:
+            if prov is _P.REMOTE:
+                ex["SIG-2" if not sig_ok else "EFF-5"] += 1
+                if world.aborted_at == r.version and not sig_ok:
+                    ex["SAFE-10"] += 1
+            else:
+                if prov is _P.REGISTERED and not sig_ok:
+                    ex["SIG-1"] += 1
+                if self._confusable(r):
+                    ex["SAFE-6"] += 1
+                if sig_ok:
+                    ex["EFF-5"] += 1
+            if r.container is not None and r.container.first_on_fresh:
+                ex["EFF-4"] += 1
+        elif ecp is not None and ecp.acknowledged and ecp.ids[:16] == ZERO_ID:
+            ex["SAFE-6"] += 1
+
+        if prov in REDIRECTED and Verdict.SKIP in self.lockstep.shadow_verdicts:
+            if prov is _P.LAYER:
+                ex["EFF-1"] += 1
+            elif prov is _P.REMOTE:
+                ex["EFF-2"] += 1
+            elif self.setup.profile == "no-registered-flag":
+                ex["EFF-6"] += 1
+            else:
+                ex["EFF-3"] += 1
+        if r.verdict is Verdict.SKIP:
+            if not covered:
+                self._unsafe_skip(r, sig_ok)
+        else:
+            if r.pre.silo is not None:
+                tally.container_scans += 1
+            self._judge_efficiency(r, sig_ok)
+
+    def _confusable(self, r: CreateRecord) -> bool:
+        """Another live identity shares this file's FileId or its low 64 bits."""
+        ident = r.identity
+        if ident is None:
+            return False
+        fid = ident.file_id
+        lo = low64(fid)
+        for la in self.world.layers:
+            for f in la.files.values():
+                if f is not ident and f.alive and (f.file_id == fid or low64(f.file_id) == lo):
+                    return True
+        return False
+
+    def _unsafe_skip(self, r: CreateRecord, sig_ok: bool) -> None:
+        prov = r.provenance
+        if r.content.infected and prov is not _P.REMOTE:
+            raise self._violation("SAFE-11", r, "a file this product found infected was "
+                                  "skipped")
+        if prov is _P.REGISTERED or prov is _P.REMOTE:
+            if sig_ok:
+                return
+            why = "no proactive scan has completed under the current version"
+            if self.world.aborted_at == r.version:
+                why = ("the proactive scan under the current version was aborted, and an "
+                       "aborted scan does not count as completed")
+            elif self.world.completed_across_update and self.world.last_completed == (
+                    r.version - 1):
+                why = ("the last proactive scan completed under v{} (a signature update landed "
+                       "while it ran; it is credited to the version it started under)".format(
+                           self.world.last_completed))
+            inv = "SIG-1" if prov is _P.REGISTERED else "SIG-2"
+            self._record(self._violation(inv, r, f"{prov.value} open skipped but {why}"))
+            return
+        inv, summary = self._diagnose(r)
+        raise self._violation(inv, r, summary)
+
+    def _diagnose(self, r: CreateRecord) -> tuple[str, str]:
+        """The most specific ID for an unsafe SKIP (SPEC §6)."""
+        prov = r.provenance
+        ecp = r.post.ecp
+        if ecp is not None and not ecp.acknowledged and (ecp.flags or ecp.ids != bytes(32)):
+            return "SAFE-4", (f"skipped on an ECP that was never acknowledged (it carried "
+                              f"flags {int(ecp.flags):#x} and ids left over)")
+        if ecp is not None and ecp.acknowledged and (
+                ecp.flags not in VALID_FLAG_COMBINATIONS or not ecp.complete):
+            what = (f"flags {int(ecp.flags):#x}" if ecp.complete
+                    else f"a truncated {len(ecp.raw)}-byte ECP")
+            return "SAFE-5", f"skipped on {what}, which mean unknown provenance"
+        if r.pre.silo is None and r.container is not None:
+            return "SAFE-8", (f"skipped an ordinary (non-container) open on the volume of "
+                              f"container {r.container.name} without a clean scan")
+        if prov in (_P.LAYER, _P.REGISTERED) or (
+                prov in (_P.SCRATCH, _P.USER_MODE) and ecp is not None):
+            keyed = self._probe_key(r)
+            if keyed:
+                return "SAFE-6", keyed
+        if prov is _P.SCRATCH:
+            if r.cow_from_layer:
+                return "SAFE-3", ("skipped a file that was copied on write; its earlier layer "
+                                  "provenance no longer holds")
+            return "SAFE-2", "skipped a new or modified scratch file that was never scanned"
+        content = r.content
+        if content.errors:
+            return "SAFE-10", "skipped content whose only scan ended in ERROR"
+        if content.clean:
+            versions = ", ".join(f"v{v}" for v in sorted(content.clean))
+            return "SAFE-7", (f"skipped content scanned clean only under {versions}; the "
+                              f"current version is v{r.version}")
+        ident = r.identity
+        if ident is not None and any(r.version in p.clean for p in ident.past):
+            return "SAFE-9", ("skipped a file whose earlier content was scanned clean; it has "
+                              "since been written, deleted or its id reused")
+        return "SAFE-1", "skipped content that has no clean scan under the current version"
+
+    # --- probing: which input did the skip depend on? -----------------------------------
+    def _probe_key(self, r: CreateRecord) -> str:
+        ecp = r.post.ecp
+        if not self.probe_enabled or ecp is None or not ecp.acknowledged or not ecp.complete:
+            return ""
+        fid, vol = ecp.file_id, ecp.volume_guid
+
+        def with_ids(f: bytes, v: bytes, own: bytes | None = None) -> PostCreate:
+            raw = RedirectionEcp.pack(ecp.size, int(ecp.flags), f, v)
+            return replace(r.post, ecp=RedirectionEcp(raw, True),
+                           file_id=r.post.file_id if own is None else own)
+
+        if fid == ZERO_ID:
+            if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID)) is Verdict.SCAN:
+                return "skipped on unset (zero) ids: they name no file"
+            return ""
+        if self._probe(r, with_ids(fid, _FRESH_GUID)) is Verdict.SKIP:
+            return "the skip held with the VolumeGuid changed: the cache key ignores it"
+        flipped = fid[:8] + bytes(b ^ 0xA5 for b in fid[8:])
+        if self._probe(r, with_ids(flipped, vol)) is Verdict.SKIP:
+            return "the skip held with the upper 64 bits of the FileId changed: truncated key"
+        if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID)) is Verdict.SKIP and self._probe(
+                r, with_ids(_FRESH_ID, _FRESH_GUID, own=_FRESH_ID)) is Verdict.SCAN:
+            return "the skip followed the container-side file id, not the backing ids"
+        return ""
+
+    def _probe(self, r: CreateRecord, post: PostCreate) -> Verdict | None:
+        """Replay this example with a fresh adapter and ask it about ``post`` instead."""
+        return probe_verdict(self.factory, self.setup, self.ops[: self.index + 1],
+                             r.post.create_id, post)
+
+    def _violation(self, inv: str, r: CreateRecord, summary: str) -> Violation:
+        return violation(inv, summary, self.explain(r), self.index)
+
+    def explain(self, r: CreateRecord) -> dict[str, str]:
+        c = r.content
+        scans = ", ".join(f"clean under v{v}" for v in sorted(c.clean)) or "never scanned clean"
+        if c.infected:
+            scans += "; found infected"
+        if c.errors:
+            scans += f"; {c.errors} scan(s) ended in ERROR"
+        where = r.container.name if r.container is not None else "host"
+        last = self.world.last_completed
+        return {
+            "decision": f"post_create({r.post.path} on {where}, silo={r.post.silo}, "
+                        f"file_id={r.post.file_id.hex()}) -> {r.verdict.value}",
+            "ecp": _ecp_text(r.request, r.post.ecp),
+            "provenance": r.provenance.value + (
+                f" ({r.layer.name})" if r.layer is not None else ""),
+            "content": c.describe(),
+            "scan history": scans,
+            "signatures": f"current v{r.version}; last completed proactive scan: "
+                          f"{'none' if last is None else f'v{last}'}",
+        }
+
+    # --- efficiency ------------------------------------------------------------------
+    def _judge_efficiency(self, r: CreateRecord, sig_ok: bool) -> None:
+        prov = r.provenance
+        if prov not in REDIRECTED:
+            return
+        for level, shadow in zip(SHADOW_LEVELS, self.lockstep.shadow_verdicts, strict=True):
+            if shadow is not Verdict.SKIP:
+                continue
+            if prov is _P.REGISTERED and self.setup.profile == "no-registered-flag":
+                inv = "EFF-6"
+            elif sig_ok and level == SIGNATURE_CURRENT:
+                inv = "EFF-5"
+            elif r.container is not None and r.container.first_on_fresh and (
+                    prov is not _P.REMOTE):
+                inv = "EFF-4"
+            else:
+                inv = {_P.LAYER: "EFF-1", _P.REGISTERED: "EFF-3", _P.REMOTE: "EFF-2"}[prov]
+            self._record(self._violation(inv, r, f"scanned a {prov.value} open that the "
+                                         f"{level} reference skips"), scope=level)
+
+
+class _ProbeDone(Exception):
+    pass
+
+
+class _ProbeAdapter:
+    """Forwards everything to a fresh vendor adapter, but answers one create counterfactually."""
+
+    def __init__(self, vendor: Any, target: int, post: PostCreate) -> None:
+        self.vendor = vendor
+        self.target = target
+        self.post = post
+        self.answer: Verdict | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.vendor, name)
+
+    def post_create(self, post: PostCreate) -> Verdict:
+        if post.create_id == self.target:
+            self.answer = self.vendor.post_create(self.post)
+            raise _ProbeDone
+        return self.vendor.post_create(post)  # type: ignore[no-any-return]
+
+    def signature_updated(self, version: int) -> bool:
+        return bool(self.vendor.signature_updated(version))
+
+
+def probe_verdict(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
+                  target: int, post: PostCreate) -> Verdict | None:
+    try:
+        adapter = _ProbeAdapter(factory(), target, post)
+        World(setup, adapter).run(ops)
+    except _ProbeDone:
+        return adapter.answer
+    except Exception:
+        return None
+    return None
+
+
+def _pre_detail(pre: PreCreate, req: EcpRequest | None) -> dict[str, str]:
+    return {"decision": f"pre_create({pre.path}, silo={pre.silo}) -> {req!r}"}
+
+
+def _ecp_text(req: EcpRequest | None, ecp: RedirectionEcp | None) -> str:
+    if req is None:
+        return "none attached"
+    if ecp is None:
+        return f"requested Size {req.size}; none delivered"
+    return (f"Size {ecp.size}, {'acknowledged' if ecp.acknowledged else 'NOT acknowledged'}, "
+            f"flags {int(ecp.flags):#x}, FileId {ecp.file_id.hex()}, "
+            f"VolumeGuid {ecp.volume_guid.hex()}, {len(ecp.raw)} bytes")

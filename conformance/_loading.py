@@ -1,0 +1,114 @@
+"""Turning an adapter SPEC string into a factory (SPEC §8)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pkgutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from reference.adapter import reference_factory
+
+from ._errors import AdapterLoadError
+
+Factory = Callable[[], Any]
+
+REFERENCE_SPECS: dict[str, Factory] = {
+    "reference": reference_factory("signature-current"),
+    "reference:signature-current": reference_factory("signature-current"),
+    "reference:conformant": reference_factory("conformant"),
+}
+
+_FORMS = ("reference, module.path:attr, path/to/file.py:attr, exec:COMMAND, lib:PATH")
+
+
+def load_adapter(spec: str) -> Factory:
+    """Resolve ``spec`` to a zero-argument factory; raise :class:`AdapterLoadError` with a
+    hint that shows the corrected spelling."""
+    spec = spec.strip()
+    if not spec:
+        raise AdapterLoadError("empty adapter spec", hint=f"use one of: {_FORMS}")
+    if spec in REFERENCE_SPECS:
+        return REFERENCE_SPECS[spec]
+    if spec.startswith("exec:"):
+        from ._external import exec_factory
+
+        return exec_factory(spec[len("exec:"):])
+    if spec.startswith("lib:"):
+        from ._external import lib_factory
+
+        return lib_factory(spec[len("lib:"):])
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        return _no_colon(spec)
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        obj = _from_file(spec, Path(target), attr)
+    else:
+        obj = _from_module(spec, target, attr)
+    if not callable(obj):
+        raise AdapterLoadError(
+            f"{spec!r} names a {type(obj).__name__}, not a class or factory",
+            hint="point at the adapter class, or at a function that returns a new adapter")
+    return obj  # type: ignore[no-any-return]
+
+
+def _no_colon(spec: str) -> Factory:
+    if spec.endswith(".py"):
+        raise AdapterLoadError(f"{spec!r} names a file but no adapter in it",
+                               hint=f"write {spec}:MyAdapter")
+    module, _, attr = spec.rpartition(".")
+    if module and attr:
+        raise AdapterLoadError(f"{spec!r} is not a valid adapter spec",
+                               hint=f"did you mean {module}:{attr}?")
+    raise AdapterLoadError(f"{spec!r} is not a valid adapter spec", hint=f"use one of: {_FORMS}")
+
+
+def _from_file(spec: str, path: Path, attr: str) -> object:
+    if not path.is_file():
+        raise AdapterLoadError(f"adapter file {str(path)!r} does not exist",
+                               hint="give a path relative to the current directory")
+    name = f"_wcifs_adapter_{abs(hash(str(path.resolve())))}"
+    module = sys.modules.get(name)
+    if module is None:
+        loader_spec = importlib.util.spec_from_file_location(name, path)
+        if loader_spec is None or loader_spec.loader is None:
+            raise AdapterLoadError(f"cannot import {str(path)!r}", hint="is it a .py file?")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[name] = module
+        try:
+            loader_spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[name]
+            raise AdapterLoadError(f"importing {str(path)!r} failed: {type(e).__name__}: {e}",
+                                   hint="fix the error in the adapter file", exit_code=3) from e
+    return _attr(spec, module, attr, str(path))
+
+
+def _from_module(spec: str, target: str, attr: str) -> object:
+    try:
+        module = importlib.import_module(target)
+    except ModuleNotFoundError as e:
+        if e.name and target.startswith(e.name):
+            hint = "is the package installed in this environment, or on PYTHONPATH?"
+            if "." in target and importlib.util.find_spec(target.rpartition(".")[0]) is not None:
+                parent, _, last = target.rpartition(".")
+                hint = f"did you mean {parent}:{last}.{attr}?"
+            raise AdapterLoadError(f"no module named {target!r}", hint=hint) from None
+        raise AdapterLoadError(f"importing {target!r} failed: {e}", exit_code=3) from e
+    except Exception as e:
+        raise AdapterLoadError(f"importing {target!r} failed: {type(e).__name__}: {e}",
+                               hint="fix the error in the adapter module", exit_code=3) from e
+    return _attr(spec, module, attr, target)
+
+
+def _attr(spec: str, module: object, attr: str, where: str) -> object:
+    try:
+        return pkgutil.resolve_name(f"{getattr(module, '__name__')}:{attr}")
+    except (AttributeError, ValueError, ImportError):
+        names = [n for n in dir(module) if not n.startswith("_")]
+        close = [n for n in names if n.lower() == attr.lower()]
+        hint = f"did you mean {spec.rpartition(':')[0]}:{close[0]}?" if close else (
+            f"{where} defines: {', '.join(names[:12]) or 'nothing public'}")
+        raise AdapterLoadError(f"{where} has no attribute {attr!r}", hint=hint) from None
