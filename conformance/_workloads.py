@@ -34,7 +34,7 @@ def _churn(n: int) -> list[O.Op]:
     for _ in range(n):
         out.append(O.StartContainer((0,)))
         out += [O.WriteFile(-1, 0), O.OpenFile(-1, 0), O.CreateFile(-1, 0),
-                O.OpenFile(-1, O.LAYER_SLOTS), O.OpenFile(-1, O.LAYER_SLOTS)]
+                O.OpenFile(-1, O.new_file(0)), O.OpenFile(-1, O.new_file(0))]
         out.extend(O.OpenFile(-1, f) for f in range(1, FILES))
         out.append(O.StopContainer(-1))
     return out

@@ -359,7 +359,7 @@ class World:
 
     def _op_install_layer(self, op: O.InstallLayer) -> None:
         self._layer_serial += 1
-        n = max(1, min(op.files, O.MAX_LAYER_FILES))
+        n = max(1, op.files)
         name = f"L{self._layer_serial}"
         paths = [O.layer_path(i) for i in range(n)]
         if op.remote:
@@ -793,7 +793,7 @@ def describe_op(world: World, op: O.Op) -> str:
             extra += f", install scan of file {op.fail_file} fails"
         reg = "registered " if op.registered else ""
         return (f"install {reg}{'remote ' if op.remote else 'local '}layer "
-                f"L{world._layer_serial + 1} ({max(1, min(op.files, O.MAX_LAYER_FILES))} files) "
+                f"L{world._layer_serial + 1} ({max(1, op.files)} files) "
                 f"on {where}{extra}")
     if isinstance(op, (O.RegisterLayer, O.UnregisterLayer, O.UninstallLayer)):
         return f"{k.replace('_layer', '')} layer {lay(op.layer)}"

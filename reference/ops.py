@@ -4,8 +4,8 @@ Entities are named by small indices taken modulo what exists when the operation 
 (layer 3 of 2 installed layers is layer 1; with none installed the operation does
 nothing). Any sequence is therefore valid, shrinks by plain deletion, and replays exactly.
 
-Container file indices: ``0..7`` name layer paths ``\\Windows\\System32\\f<i>.dll``;
-``8`` and up name container-created paths ``\\Users\\app\\n<i-8>.dat``.
+Container file indices: ``i >= 0`` names the layer path ``\\Windows\\System32\\f<i>.dll``;
+``i < 0`` names the container-created path ``\\Users\\app\\n<-i-1>.dat`` (see :func:`new_file`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-LAYER_SLOTS = 8
+#: The most files a generated layer has (installs themselves take any count).
 MAX_LAYER_FILES = 6
 
 PROFILES = ("wcifs", "no-registered-flag", "hostile")
@@ -30,7 +30,12 @@ def new_path(i: int) -> str:
 
 
 def container_path(file: int) -> str:
-    return layer_path(file) if file < LAYER_SLOTS else new_path(file - LAYER_SLOTS)
+    return layer_path(file) if file >= 0 else new_path(-file - 1)
+
+
+def new_file(name: int) -> int:
+    """The container file index of the path ``CreateFile(name=name)`` creates."""
+    return -name - 1
 
 
 def host_path(i: int) -> str:

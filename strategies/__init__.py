@@ -19,7 +19,7 @@ __all__ = ["examples", "fragments", "operations", "setups"]
 _idx = st.integers(0, 3)
 _small = st.integers(0, 2)
 _layer_file = st.integers(0, O.MAX_LAYER_FILES - 1)
-_cfile = st.one_of(_layer_file, st.integers(O.LAYER_SLOTS, O.LAYER_SLOTS + 2))
+_cfile = st.one_of(_layer_file, st.integers(-3, -1))
 _fuzz = st.integers(0, 47)
 
 
@@ -109,8 +109,8 @@ def _scene(draw: st.DrawFn) -> list[O.Op]:
                 O.VolumeOpen(c, draw(_cfile))]
     if which == 5:  # new scratch file, opened, rewritten, reopened
         n = draw(_small)
-        return [O.CreateFile(c, n), O.OpenFile(c, O.LAYER_SLOTS + n),
-                O.WriteFile(c, O.LAYER_SLOTS + n), O.OpenFile(c, O.LAYER_SLOTS + n)]
+        return [O.CreateFile(c, n), O.OpenFile(c, O.new_file(n)),
+                O.WriteFile(c, O.new_file(n)), O.OpenFile(c, O.new_file(n))]
     if which == 6:  # an update lands between a scan and its result
         return [O.SignatureUpdate(), O.OpenFile(c, f, update_mid_scan=True),
                 O.OpenFile(draw(_idx), f)]
