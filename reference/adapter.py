@@ -48,8 +48,16 @@ class ReferenceAdapter(BaseAdapter):
 
     info = AdapterInfo(name="WCIFS reference adapter", version="1.0")
 
-    __slots__ = ("_cache", "_infected", "_pending", "_version", "_trusted",
-                 "_trust_always", "request_proactive_scan", "level")
+    __slots__ = (
+        "_cache",
+        "_infected",
+        "_pending",
+        "_trust_always",
+        "_trusted",
+        "_version",
+        "level",
+        "request_proactive_scan",
+    )
 
     def __init__(self, level: str = "signature-current",
                  request_proactive_scan: bool = True) -> None:
@@ -87,13 +95,16 @@ class ReferenceAdapter(BaseAdapter):
             if flags == _LAYER_REGISTERED:
                 key = ecp.ids
                 # Trust needs ids: without them an infected file could not be recognised.
-                if self._trusted and key[:16] != _ZERO and key not in self._infected:
+                # A finding may also stand under the id the container sees (a scan done
+                # while the ids were withheld, or a non-container open of the volume).
+                if self._trusted and key[:16] != _ZERO and key not in self._infected and (
+                        create.file_id + create.volume_guid) not in self._infected:
                     return SKIP
                 if self._cache.get(key) == self._version:
                     return SKIP
                 self._pending[create.create_id] = key
                 return SCAN
-            if flags == _LAYER_REMOTE or flags == _LAYER_REMOTE_REGISTERED:
+            if flags in (_LAYER_REMOTE, _LAYER_REMOTE_REGISTERED):
                 return SKIP if self._trusted else SCAN
             return SCAN  # scratch, user mode, unknown bits, contradictions
         if create.silo is None and ecp is None:
@@ -107,6 +118,8 @@ class ReferenceAdapter(BaseAdapter):
             key = result.file_id + result.volume_guid
         else:
             key = self._pending.pop(result.create_id, b"")
+            if result.outcome is ScanOutcome.INFECTED:
+                self._infected.add(result.file_id + result.volume_guid)
             if not key:
                 return
         if key[:16] == _ZERO or key[16:] == _ZERO:

@@ -440,7 +440,8 @@ class World:
             c.running = False
 
     def _running(self, index: int) -> Container | None:
-        return self._pick([c for c in self.containers if c.running], index)
+        running = [c for c in self.containers if c.running]
+        return running[index % len(running)] if running else None
 
     def _entry(self, c: Container, path: str, materialize: bool = True) -> Entry | None:
         """The entry at ``path``, materializing a placeholder on first access."""
@@ -475,7 +476,8 @@ class World:
             content = backing.content
             if layer.remote:
                 prov = Provenance.REMOTE
-                flags = LAYER | REMOTE | (REGISTERED if layer.registered else 0)
+                reported = layer.registered and self.profile != "no-registered-flag"
+                flags = LAYER | REMOTE | (REGISTERED if reported else 0)
                 ids = None
             elif layer.registered:
                 prov = Provenance.REGISTERED
@@ -711,8 +713,10 @@ class World:
                                                       Provenance.REGISTERED):
             self.last_clean = identity
         if mid:
+            # The update lands while the engine is busy: a proactive scan it asks for
+            # starts and is aborted at once, so the late result is what the adapter has.
             self.scans_across_update += 1
-            self._update()
+            self._update(abort_after=0)
         self.adapter.scan_completed(ScanResult(cid, volume, opened.file_id, version, outcome,
                                                ScanOrigin.ON_ACCESS))
 
@@ -798,8 +802,8 @@ def describe_op(world: World, op: O.Op) -> str:
     if isinstance(op, (O.RegisterLayer, O.UnregisterLayer, O.UninstallLayer)):
         return f"{k.replace('_layer', '')} layer {lay(op.layer)}"
     if isinstance(op, O.TamperLayerFile):
-        return (f"host writes {O.layer_path(op.file)} of layer {lay(op.layer, world.local_layers())}"
-                f" on its host volume{mal(op)}")
+        where = lay(op.layer, world.local_layers())
+        return f"host writes {O.layer_path(op.file)} of layer {where} on its host volume{mal(op)}"
     if isinstance(op, O.StartContainer):
         pool = world.remote_layers() if op.hyperv else world.local_layers()
         chain = [lay(i, pool) for i in op.layers[:4] or (0,)]

@@ -146,7 +146,8 @@ class OpenFile(Op):
     file: int = 0
     #: The scan (if the adapter asks for one) ends in ERROR.
     fail: bool = False
-    #: A signature update lands while the scan runs.
+    #: A signature update lands while the scan runs (a proactive scan it asks for is
+    #: aborted at once: the engine is busy).
     update_mid_scan: bool = False
     #: Hostile-profile ECP mutation selector (ignored in other profiles).
     fuzz: int = 0
