@@ -31,7 +31,6 @@ from reference.model import REDIRECTED, CreateRecord, Provenance, World, low64
 
 from ._invariants import (
     CONFORMANT,
-    FATAL,
     IDS,
     INVARIANTS,
     SIGNATURE_CURRENT,
@@ -108,7 +107,8 @@ class _GuardedServices:
         self.reads.append(str(key))
         if str(key).casefold() == LAYER_ROOT_LOCATIONS_KEY.casefold():
             self.forbidden = True
-        return self._inner.read_registry(key)
+        value: object | None = self._inner.read_registry(key)
+        return value
 
     def signature_version(self) -> int:
         return int(self._inner.signature_version())
@@ -358,9 +358,9 @@ class Checker:
                        "aborted scan does not count as completed")
             elif self.world.completed_across_update and self.world.last_completed == (
                     r.version - 1):
-                why = ("the last proactive scan completed under v{} (a signature update landed "
-                       "while it ran; it is credited to the version it started under)".format(
-                           self.world.last_completed))
+                why = (f"the last proactive scan completed under v{self.world.last_completed} "
+                       "(a signature update landed while it ran; it is credited to the version "
+                       "it started under)")
             inv = "SIG-1" if prov is _P.REGISTERED else "SIG-2"
             self._record(self._violation(inv, r, f"{prov.value} open skipped but {why}"))
             return
@@ -382,16 +382,19 @@ class Checker:
         if r.pre.silo is None and r.container is not None:
             return "SAFE-8", (f"skipped an ordinary (non-container) open on the volume of "
                               f"container {r.container.name} without a clean scan")
-        if prov in (_P.LAYER, _P.REGISTERED) or (
-                prov in (_P.SCRATCH, _P.USER_MODE) and ecp is not None):
+        keyed: str | None = ""
+        if prov in (_P.LAYER, _P.REGISTERED, _P.SCRATCH) and ecp is not None:
             keyed = self._probe_key(r)
             if keyed:
                 return "SAFE-6", keyed
         if prov is _P.SCRATCH:
-            if r.cow_from_layer:
-                return "SAFE-3", ("skipped a file that was copied on write; its earlier layer "
-                                  "provenance no longer holds")
+            if r.cow_from_layer and keyed is not None:
+                return "SAFE-3", ("skipped a file that was copied on write, on the strength of "
+                                  "what was remembered about it while it was a placeholder")
             return "SAFE-2", "skipped a new or modified scratch file that was never scanned"
+        if keyed is None:
+            return "SAFE-1", ("skipped without regard to the backing ids: the same answer "
+                              "came for ids no scan ever named")
         content = r.content
         if content.errors:
             return "SAFE-10", "skipped content whose only scan ended in ERROR"
@@ -406,7 +409,9 @@ class Checker:
         return "SAFE-1", "skipped content that has no clean scan under the current version"
 
     # --- probing: which input did the skip depend on? -----------------------------------
-    def _probe_key(self, r: CreateRecord) -> str:
+    def _probe_key(self, r: CreateRecord) -> str | None:
+        """Which part of the ids the skip depended on: a SAFE-6 reason, ``""`` when the key
+        was complete, or None when the skip did not depend on any id at all."""
         ecp = r.post.ecp
         if not self.probe_enabled or ecp is None or not ecp.acknowledged or not ecp.complete:
             return ""
@@ -415,20 +420,23 @@ class Checker:
         def with_ids(f: bytes, v: bytes, own: bytes | None = None) -> PostCreate:
             raw = RedirectionEcp.pack(ecp.size, int(ecp.flags), f, v)
             return replace(r.post, ecp=RedirectionEcp(raw, True),
-                           file_id=r.post.file_id if own is None else own)
+                           file_id=r.post.file_id if own is None else own,
+                           path=r.post.path if own is None else "\\probe\\fresh.bin")
 
+        if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID, own=_FRESH_ID)) is Verdict.SKIP:
+            return None
+        own_id = "the skip followed the container-side file id, not the backing ids"
         if fid == ZERO_ID:
             if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID)) is Verdict.SCAN:
                 return "skipped on unset (zero) ids: they name no file"
-            return ""
+            return "" if r.provenance is _P.SCRATCH else own_id
         if self._probe(r, with_ids(fid, _FRESH_GUID)) is Verdict.SKIP:
             return "the skip held with the VolumeGuid changed: the cache key ignores it"
         flipped = fid[:8] + bytes(b ^ 0xA5 for b in fid[8:])
         if self._probe(r, with_ids(flipped, vol)) is Verdict.SKIP:
             return "the skip held with the upper 64 bits of the FileId changed: truncated key"
-        if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID)) is Verdict.SKIP and self._probe(
-                r, with_ids(_FRESH_ID, _FRESH_GUID, own=_FRESH_ID)) is Verdict.SCAN:
-            return "the skip followed the container-side file id, not the backing ids"
+        if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID)) is Verdict.SKIP:
+            return own_id
         return ""
 
     def _probe(self, r: CreateRecord, post: PostCreate) -> Verdict | None:

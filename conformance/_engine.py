@@ -54,7 +54,7 @@ class RunProfile:
 
 
 PROFILES: dict[str, RunProfile] = {
-    "quick": RunProfile("quick", 300, 20, False, "about a minute on 2 cores"),
+    "quick": RunProfile("quick", 1000, 20, False, "about a minute on 2 cores"),
     "certify": RunProfile("certify", 1200, 24, True,
                           "derandomized: a fixed seed per suite version, a few minutes"),
     "deep": RunProfile("deep", 20000, 32, False, "nightly scale"),

@@ -72,7 +72,8 @@ _CATALOGUE = [
               "remote-layer opens are not scanned (beyond what signature-current requires)"),
     Invariant("EFF-3", OPTIMIZED,
               "registered-layer opens are not scanned (beyond what signature-current requires)"),
-    Invariant("EFF-4", OPTIMIZED, "the first container on freshly installed layers costs zero scans"),
+    Invariant("EFF-4", OPTIMIZED,
+              "the first container on freshly installed layers costs zero scans"),
     Invariant("EFF-5", OPTIMIZED,
               "after a proactive scan completes under the current version, redirected opens "
               "cost zero scans again"),

@@ -57,8 +57,9 @@ def standard_workloads() -> list[Workload]:
                  20, "EFF-2"),
         Workload("update-burst", "a signature update, a burst of 20 containers, then a "
                  "proactive scan and 20 more", wcifs,
-                 (reg, O.InstallLayer(files=FILES // 2), O.SignatureUpdate(abort_after=0), *_container_opens(20, chain=(1, 0)),
-                  O.ProactiveScan(), *_container_opens(20, chain=(1, 0))), 40, "EFF-5"),
+                 (reg, O.InstallLayer(files=FILES // 2), O.SignatureUpdate(abort_after=0),
+                  *_container_opens(20, chain=(1, 0)), O.ProactiveScan(),
+                  *_container_opens(20, chain=(1, 0))), 40, "EFF-5"),
         Workload("scratch-churn", "20 containers modifying and creating files", wcifs,
                  (local, *_churn(20)), 20, "EFF-1"),
     ]
