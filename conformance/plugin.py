@@ -1,0 +1,72 @@
+"""The pytest plugin: ``pytest --pyargs conformance --conformance-adapter SPEC``.
+
+Registers options only; nothing heavy is imported until a conformance test runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+ADAPTER_OPTION = "--conformance-adapter"
+PROFILE_OPTION = "--conformance-profile"
+SEED_OPTION = "--conformance-seed"
+REQUIRE_OPTION = "--conformance-require"
+_RESULT = pytest.StashKey[Any]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("wcifs-conformance", "WCIFS anti-virus conformance suite")
+    group.addoption(ADAPTER_OPTION, metavar="SPEC", default=None,
+                    help="adapter to check: reference, module.path:attr or path/to/file.py:attr")
+    group.addoption(PROFILE_OPTION, default="quick", choices=("quick", "certify", "deep"),
+                    help="run profile (default: quick)")
+    group.addoption(SEED_OPTION, type=int, default=None, metavar="N",
+                    help="seed (default: random for quick and deep, fixed for certify)")
+    group.addoption(REQUIRE_OPTION, default="conformant", metavar="LEVEL[,LEVEL...]",
+                    help="levels the adapter must meet (default: conformant)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "conformance: a check of the adapter named by "
+                            f"{ADAPTER_OPTION}")
+
+
+@pytest.fixture(scope="session")
+def conformance_result(request: pytest.FixtureRequest) -> Any:
+    """The whole conformance run for the adapter named on the command line, made once."""
+    config = request.config
+    if _RESULT in config.stash:
+        return config.stash[_RESULT]
+    spec = config.getoption(ADAPTER_OPTION)
+    if not spec:
+        pytest.skip(f"no adapter named: pass {ADAPTER_OPTION} SPEC")
+    from . import ConformanceError, load_adapter, run_conformance
+
+    try:
+        factory = load_adapter(spec)
+        result = run_conformance(factory, config.getoption(PROFILE_OPTION),
+                                 seed=config.getoption(SEED_OPTION), spec=spec)
+    except ConformanceError as e:
+        raise pytest.UsageError(str(e)) from None
+    config.stash[_RESULT] = result
+    return result
+
+
+def required_levels(config: pytest.Config) -> list[str]:
+    from ._invariants import LEVELS
+
+    levels = [s.strip() for s in str(config.getoption(REQUIRE_OPTION)).split(",") if s.strip()]
+    unknown = [level for level in levels if level not in LEVELS]
+    if unknown:
+        raise pytest.UsageError(f"{REQUIRE_OPTION}: unknown level(s) {', '.join(unknown)}; "
+                                f"choose from {', '.join(LEVELS)}")
+    return levels
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    result = config.stash.get(_RESULT, None)
+    if result is not None:
+        terminalreporter.section("wcifs conformance")
+        terminalreporter.write_line(result.summary())
