@@ -143,22 +143,22 @@ class HostVolume:
         self.next_lo += 1
         return file_id(self.next_lo - 1)
 
-    def alloc_layer(self, n: int) -> tuple[list[bytes], int | None]:
-        """Ids for a layer's files. On ReFS each layer directory gets its own upper 64 bits
-        and restarts the lower ones, so files of different layers share their low 64 bits."""
-        if self.fs == "ReFS":
-            d = self.free_dirs.pop() if self.free_dirs else self._new_dir()
-            return [file_id((d << 64) | (_FIRST_ID + i)) for i in range(n)], d
-        return [self.alloc() for _ in range(n)], None
+    def alloc_layer(self, n: int) -> tuple[list[bytes], int]:
+        """Ids for a layer's files, numbered within the layer's directory. On ReFS the
+        directory is the upper 64 bits, so files of different layers share their low 64
+        bits; on NTFS it sits above bit 32 of a 64-bit id. Either way the first layer on
+        every volume gets the same ids as the first layer on the others."""
+        d = self.free_dirs.pop() if self.free_dirs else self._new_dir()
+        shift = 64 if self.fs == "ReFS" else 32
+        return [file_id((d << shift) | (_FIRST_ID + i)) for i in range(n)], d
 
     def _new_dir(self) -> int:
         self.next_dir += 1
         return self.next_dir - 1
 
     def release(self, fid: bytes) -> None:
-        value = int.from_bytes(fid, "little")
-        if self.fs != "ReFS" or value >> 64 == 0:
-            self.free.append(value)
+        """Free a single file's id (layer ids come back with their directory)."""
+        self.free.append(int.from_bytes(fid, "little"))
 
 
 @dataclass(slots=True, eq=False)
@@ -169,7 +169,8 @@ class Layer:
     volume: HostVolume | None
     install_version: int
     files: dict[str, FileObj]
-    refs_dir: int | None = None
+    #: The layer's id directory on its volume (freed, and reused, at uninstall).
+    directory: int = 0
     containers_started: int = 0
 
     @property
@@ -412,9 +413,7 @@ class World:
         for f in layer.files.values():
             f.alive = False
             self._change(f, ChangeKind.DELETE, None)
-            layer.volume.release(f.file_id)
-        if layer.refs_dir is not None:
-            layer.volume.free_dirs.append(layer.refs_dir)
+        layer.volume.free_dirs.append(layer.directory)
 
     def _op_start_container(self, op: O.StartContainer) -> None:
         pool = self.remote_layers() if op.hyperv else self.local_layers()
