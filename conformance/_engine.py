@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import hypothesis
-from hypothesis import HealthCheck, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hseed
 
 import strategies
@@ -289,7 +289,9 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
 
     @settings(max_examples=max_examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-              verbosity=Verbosity.quiet, print_blob=False)
+              verbosity=Verbosity.quiet, print_blob=False,
+              # No explain phase: our own minimizer and the truth report say more.
+              phases=(Phase.explicit, Phase.generate, Phase.shrink))
     @hseed(seed)
     @given(strategies.examples(max_fragments=prof.max_fragments))
     def check(example: tuple[O.Setup, list[O.Op]]) -> None:
