@@ -1,0 +1,70 @@
+"""The suite catches every mutant with the right ID, and raises no alarm against correct
+adapters (SPEC §5: a false alarm is as serious as a missed bug)."""
+
+from __future__ import annotations
+
+import pytest
+from gallery import CORRECT, MUTANTS, ScansEverything
+
+from conformance import INVARIANTS, BaseAdapter, replay, run_conformance
+from reference.adapter import reference_factory
+
+SEED = 20261125
+CASES = [(inv, m) for inv, ms in MUTANTS.items() for m in ms]
+SAFETY_LEVELS = ("conformant", "signature-current")
+
+
+def test_every_invariant_has_a_mutant() -> None:
+    assert set(MUTANTS) == set(INVARIANTS)
+
+
+@pytest.mark.parametrize(("inv", "mutant"), CASES, ids=[f"{i}-{m.__name__}" for i, m in CASES])
+def test_mutant_is_caught_with_its_id(inv: str, mutant: type[BaseAdapter]) -> None:
+    result = run_conformance(mutant, "quick", seed=SEED, workloads=inv.startswith("EFF"))
+    assert inv in result.failed, result.summary()
+    level = INVARIANTS[inv].level
+    if level == "conformant":
+        # A conformant-breaking violation ends the run: it is the first one and the only
+        # fatal one, and every level is lost with it.
+        assert result.violations[0].id == inv, result.summary()
+        assert not any(result.levels.values())
+    elif level == "warning":
+        assert result.levels["conformant"], result.summary()
+    else:
+        assert not result.levels[level]
+        assert result.levels["conformant"], result.summary()
+
+    report = result.invariants[inv].violation
+    assert report is not None
+    assert report.steps or inv == "SAFE-12"  # SAFE-12 trips in start(), before any step
+    trace = report.trace("tests/gallery.py:" + mutant.__name__)
+    assert inv in replay(mutant, trace).ids
+    # The same steps are harmless to the reference: the trace shows the mutant's defect.
+    assert replay(reference_factory(), trace).ids == []
+
+
+@pytest.mark.parametrize("adapter", [*CORRECT, reference_factory("signature-current"),
+                                     reference_factory("signature-current", False)],
+                         ids=lambda a: a.__name__)
+@pytest.mark.parametrize("seed", [SEED, 7])
+def test_correct_adapters_raise_no_safety_alarm(adapter: type[BaseAdapter], seed: int) -> None:
+    result = run_conformance(adapter, "quick", seed=seed, workloads=False)
+    alarms = [i for i in result.failed if INVARIANTS[i].level in (*SAFETY_LEVELS, "warning")]
+    assert alarms == [], result.summary()
+    assert result.levels["conformant"] and result.levels["signature-current"]
+
+
+def test_conformant_reference_meets_only_conformant_safety() -> None:
+    result = run_conformance(reference_factory("conformant"), "quick", seed=SEED)
+    assert result.levels == {"conformant": True, "signature-current": False, "optimized": True}
+    assert {"SIG-1", "SIG-2"} <= set(result.failed)
+    assert not [i for i in result.failed if INVARIANTS[i].level == "conformant"]
+
+
+def test_safe_but_wasteful_adapter_is_conformant_not_optimized() -> None:
+    result = run_conformance(ScansEverything, "quick", seed=SEED)
+    assert result.levels == {"conformant": True, "signature-current": True, "optimized": False}
+    assert all(INVARIANTS[i].level == "optimized" for i in result.failed)
+    # Beside the reference, it pays for every redirected open.
+    first = next(w for w in result.efficiency if w.name == "first-container")
+    assert first.scans_per_container == 6 and first.reference_scans_per_container == 0
