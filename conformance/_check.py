@@ -346,10 +346,7 @@ class Checker:
 
     def _unsafe_skip(self, r: CreateRecord, sig_ok: bool) -> None:
         prov = r.provenance
-        if r.content.infected and prov is not _P.REMOTE:
-            raise self._violation("SAFE-11", r, "a file this product found infected was "
-                                  "skipped")
-        if prov is _P.REGISTERED or prov is _P.REMOTE:
+        if prov is _P.REMOTE or (prov is _P.REGISTERED and not r.content.infected):
             if sig_ok:
                 return
             why = "no proactive scan has completed under the current version"
@@ -368,7 +365,9 @@ class Checker:
         raise self._violation(inv, r, summary)
 
     def _diagnose(self, r: CreateRecord) -> tuple[str, str]:
-        """The most specific ID for an unsafe SKIP (SPEC §6)."""
+        """The most specific ID for an unsafe SKIP (SPEC §6): what the adapter relied on
+        (ECP hygiene, a wrong key, a stale marker), then SAFE-11, then why the cache entry
+        was wrong (error, version, change), then the general rule."""
         prov = r.provenance
         ecp = r.post.ecp
         if ecp is not None and not ecp.acknowledged and (ecp.flags or ecp.ids != bytes(32)):
@@ -392,9 +391,12 @@ class Checker:
                 return "SAFE-3", ("skipped a file that was copied on write, on the strength of "
                                   "what was remembered about it while it was a placeholder")
             return "SAFE-2", "skipped a new or modified scratch file that was never scanned"
-        if keyed is None:
+        if keyed is None and prov is _P.LAYER:
             return "SAFE-1", ("skipped without regard to the backing ids: the same answer "
                               "came for ids no scan ever named")
+        # Root causes first; a known-infected file exposed for any other reason is SAFE-11.
+        if r.content.infected:
+            return "SAFE-11", "a file this product found infected was skipped"
         content = r.content
         if content.errors:
             return "SAFE-10", "skipped content whose only scan ended in ERROR"
