@@ -1,21 +1,635 @@
-"""The ``wcifs-conformance`` command line (SPEC §8)."""
+"""The ``wcifs-conformance`` command line (SPEC §8).
+
+Exit codes: 0 every required level met; 1 a required level not met (or a replayed
+violation recurs, or a bundle check failed); 2 usage error, unknown adapter spec, malformed
+trace or bundle; 3 the adapter could not be loaded or started, or broke the protocol.
+Errors are one line on stderr, never a traceback (``WCIFS_DEBUG=1`` shows it).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
+import os
+import re
+import sys
+import textwrap
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ._errors import ConformanceError, TraceError
+
+if TYPE_CHECKING:
+    from ._engine import ConformanceResult
+    from ._loading import Factory
+
+PROG = "wcifs-conformance"
+EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_ADAPTER = 0, 1, 2, 3
+DEFAULT_OUT = Path("reports", "out")
+PASSPHRASE_ENV = "WCIFS_SIGN_KEY_PASSPHRASE"
+DEBUG_ENV = "WCIFS_DEBUG"
+LEVEL_NAMES = ("conformant", "signature-current", "optimized")
+PROFILE_NAMES = ("quick", "certify", "deep")
+
+
+class CliError(Exception):
+    """A failure the command line reports as one line, with the exit code it maps to."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+# --- argument parsing -----------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{PROG}: error: {message}\n")
+
+
+def _levels(text: str) -> list[str]:
+    levels = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [lv for lv in levels if lv not in LEVEL_NAMES]
+    if unknown or not levels:
+        raise argparse.ArgumentTypeError(
+            f"unknown level {', '.join(map(repr, unknown)) or '(none)'}; choose from "
+            f"{', '.join(LEVEL_NAMES)}, comma-separated")
+    return list(dict.fromkeys(levels))
+
+
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _seed(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return n
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="wcifs-conformance",
+    p = _Parser(
+        prog=PROG,
         description="Property-based conformance suite for AV filters on Windows container hosts.",
+        epilog="Exit codes: 0 required levels met; 1 not met; 2 usage error, unknown adapter "
+               "spec, malformed trace or bundle; 3 the adapter could not be loaded or started.",
     )
-    p.add_subparsers(dest="verb", metavar="VERB")
+    p.add_argument("--version", action="store_true", help="print the suite, protocol and "
+                   "Hypothesis versions and exit")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    adapter_help = ("the adapter: reference, module.path:attr, path/to/file.py:attr "
+                    "(exec:COMMAND and lib:PATH per SPEC §10)")
+
+    c = sub.add_parser("certify", help="run the conformance checks and write a certification "
+                       "bundle", description="Check an adapter against every invariant and "
+                       "write the certification bundle (SPEC §8).")
+    c.add_argument("--adapter", required=True, metavar="SPEC", help=adapter_help)
+    c.add_argument("--profile", choices=PROFILE_NAMES, default="quick",
+                   help="run profile (default: quick; certify is derandomized)")
+    c.add_argument("--seed", type=_seed, metavar="N",
+                   help="seed (default: random for quick and deep, fixed for certify)")
+    c.add_argument("--require", type=_levels, default=["conformant"], metavar="LEVEL[,LEVEL...]",
+                   help="levels that must be met for exit status 0 (default: conformant)")
+    c.add_argument("--out", type=Path, metavar="DIR",
+                   help="bundle directory (default: reports/out/<adapter>-<UTC timestamp>/)")
+    c.add_argument("--sign-key", type=Path, metavar="PATH",
+                   help=f"Ed25519 private key (PEM) to sign the bundle with; an encrypted key "
+                        f"takes its passphrase from ${PASSPHRASE_ENV}")
+    c.add_argument("--max-examples", type=_count, metavar="N",
+                   help="override the profile's number of generated examples (quick local "
+                        "runs and tests; not for certification)")
+    c.add_argument("--no-bench", action="store_true",
+                   help="skip the hot-path benchmark; the certificate records the run's own "
+                        "figures instead")
+    c.add_argument("-v", "--verbose", action="store_true",
+                   help="progress lines even without a terminal, and every violation in full")
+    c.set_defaults(func=_certify)
+
+    r = sub.add_parser("replay", help="re-run a counterexample trace deterministically",
+                       description="Replay a trace written by certify (traces/<ID>.json) "
+                       "against an adapter; exit 1 if its violation recurs, 0 if clean.")
+    r.add_argument("trace", type=Path, metavar="TRACE.json")
+    r.add_argument("--adapter", required=True, metavar="SPEC", help=adapter_help)
+    r.set_defaults(func=_replay)
+
+    b = sub.add_parser("bench", help="benchmark the adapter's cache hot path (SPEC §9)")
+    b.add_argument("--adapter", required=True, metavar="SPEC", help=adapter_help)
+    b.add_argument("--out", type=Path, metavar="DIR",
+                   help="where benchmark.json goes (default: reports/out/<adapter>-bench-"
+                        "<UTC timestamp>/)")
+    b.set_defaults(func=_bench)
+
+    v = sub.add_parser("verify", help="check a bundle's manifest, signature and consistency",
+                       description="Run numbered checks on a certification bundle; exit 0 if "
+                       "all pass, 1 if one fails, 2 if DIR is not a bundle.")
+    v.add_argument("bundle", type=Path, metavar="DIR")
+    v.add_argument("--public-key", type=Path, metavar="PATH",
+                   help="the signer's Ed25519 public key (PEM); the signature must be by it")
+    v.set_defaults(func=_verify)
+
+    i = sub.add_parser("invariants", help="print the invariant catalogue (SPEC §6)")
+    i.add_argument("--json", action="store_true", help="as JSON")
+    i.set_defaults(func=_invariants)
+
+    k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles",
+                       description="Write NAME.pem (private, mode 0600) and NAME.pub (public) "
+                       f"into DIR. With ${PASSPHRASE_ENV} set, the private key is encrypted.")
+    k.add_argument("--out-dir", type=Path, default=Path("."), metavar="DIR",
+                   help="directory for the key files (default: the current one)")
+    k.add_argument("--name", default="wcifs-signing-key", metavar="NAME",
+                   help="file name stem (default: wcifs-signing-key)")
+    k.add_argument("--force", action="store_true", help="overwrite existing key files")
+    k.set_defaults(func=_keygen)
     return p
 
 
-def run(argv: list[str]) -> int:
-    args = parser().parse_args(argv)
+# --- entry point ----------------------------------------------------------------------------
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def run(argv: Sequence[str]) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    p = parser()
+    try:
+        args = p.parse_args(list(argv))
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if args.version:
+        from ._engine import versions
+
+        v = versions()
+        print(f"{PROG} {v['suite']} (commit {v['suite_commit'][:12]}), protocol "
+              f"{v['protocol']}, Hypothesis {v['hypothesis']}, Python {v['python']}")
+        return EXIT_OK
     if args.verb is None:
-        parser().print_help()
-    return 0
+        p.print_help(sys.stderr)
+        return EXIT_USAGE
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CliError as e:
+        _error(e.message)
+        return e.exit_code
+    except ConformanceError as e:
+        _error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # the reader went away (``| head``): stop quietly, as a shell's SIGPIPE would
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    except OSError as e:
+        _debug_traceback()
+        where = f" {e.filename!r}" if e.filename else ""
+        _error(f"{e.strerror or e}{':' if where else ''}{where}")
+        return EXIT_USAGE
+    except Exception as e:
+        _debug_traceback()
+        _error(f"internal error: {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the traceback, "
+               "and please report it)")
+        return EXIT_USAGE
+
+
+def _debug_traceback() -> None:
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exc()
+
+
+def _adapter_failure(e: Exception, doing: str) -> CliError:
+    """An exception that escaped the harness while it ran adapter code: exit 3."""
+    _debug_traceback()
+    return CliError(f"{doing} stopped on {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the "
+                    "traceback)", EXIT_ADAPTER)
+
+
+def _reports() -> ModuleType:
+    """The suite's ``reports`` package (a ``reports/`` directory in the current directory
+    can shadow it when the suite is installed in editable mode)."""
+    import reports
+
+    if not hasattr(reports, "write_bundle"):
+        where = ", ".join(getattr(reports, "__path__", [])) or "?"
+        raise CliError(f"the suite's reports package is shadowed by {where}; run from another "
+                       f"directory or use the {PROG} script")
+    return reports
+
+
+def _load(spec: str) -> Factory:
+    from ._loading import load_adapter
+
+    return load_adapter(spec)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48] or "adapter"
+
+
+def _default_dir(name: str, suffix: str = "") -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    base = DEFAULT_OUT / f"{_slug(name)}{suffix}-{stamp}"
+    path, n = base, 2
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
+def _optional_bench() -> ModuleType | None:
+    """``conformance._bench`` if this installation has it."""
+    try:
+        return importlib.import_module("conformance._bench")
+    except ModuleNotFoundError as e:
+        if e.name in ("conformance._bench", "conformance"):
+            return None
+        raise
+
+
+# --- certify --------------------------------------------------------------------------------
+class _Progress:
+    """Progress of a run on stderr: a live rich display on a terminal, plain lines with
+    ``--verbose`` elsewhere, nothing otherwise (CI logs stay quiet)."""
+
+    PLAIN_EVERY = 10.0
+
+    def __init__(self, verbose: bool, total: int) -> None:
+        tty = sys.stderr.isatty()
+        self.mode = "rich" if tty and (verbose or not os.environ.get("CI")) else (
+            "plain" if verbose else "off")
+        self.total = total
+        self.phase = ""
+        self.last = 0.0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.mode == "rich":
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                SpinnerColumn(), TextColumn("[bold]{task.description:<11}"), BarColumn(),
+                TextColumn("{task.fields[examples]:>7,} examples"),
+                TextColumn("[{task.fields[style]}]{task.fields[violations]} violation(s)"),
+                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=self.total, examples=0,
+                                                 violations=0, style="green")
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, phase: str, examples: int, violations: int) -> None:
+        if self.mode == "rich":
+            done = min(examples, self.total) if phase == "generating" else self.total
+            self._progress.update(self._task, description=phase, completed=done,
+                                  examples=examples, violations=violations,
+                                  style="red" if violations else "green")
+        elif self.mode == "plain":
+            now = time.monotonic()
+            if phase != self.phase or now - self.last >= self.PLAIN_EVERY:
+                print(f"{PROG}: {phase}: {examples} examples, {violations} violation(s)",
+                      file=sys.stderr, flush=True)
+                self.phase, self.last = phase, now
+
+    def note(self, text: str) -> None:
+        if self.mode != "off":
+            print(f"{PROG}: {text}", file=sys.stderr, flush=True)
+
+
+def _benchmark(factory: Factory, result: ConformanceResult, skip: bool,
+               progress: _Progress) -> dict[str, Any]:
+    fallback: dict[str, Any] = {"hot_path": None, "run": dict(result.stats)}
+    if skip:
+        return fallback
+    try:
+        bench = _optional_bench()
+    except Exception as e:  # a broken benchmark module must not cost the certificate
+        return {**fallback, "error": f"conformance._bench: {type(e).__name__}: {e}"}
+    hot_path = getattr(bench, "hot_path", None)
+    if not callable(hot_path):
+        return fallback
+    progress("benchmark", result.stats.get("examples", 0), len(result.violations))
+    try:
+        figures = hot_path(factory)
+    except Exception as e:
+        progress.note(f"hot-path benchmark failed: {type(e).__name__}: {e}")
+        return {**fallback, "error": f"hot_path: {type(e).__name__}: {e}"}
+    if not isinstance(figures, dict):
+        return {**fallback, "error": f"hot_path returned {type(figures).__name__}, not a dict"}
+    return figures
+
+
+def _sign_key(path: Path | None) -> Any:
+    if path is None:
+        return None
+    reports = _reports()
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    try:
+        return reports.load_private_key(path, passphrase.encode() if passphrase else None)
+    except reports.SigningKeyError as e:
+        raise CliError(f"--sign-key: {e}") from None
+
+
+def _certify(args: argparse.Namespace) -> int:
+    reports = _reports()
+    from ._engine import PROFILES, default_seed, run_conformance
+
+    required: list[str] = args.require
+    if args.out is not None:
+        try:
+            reports.check_out_dir(args.out)
+        except reports.BundleError as e:
+            raise CliError(str(e)) from None
+    key = _sign_key(args.sign_key)
+    factory = _load(args.adapter)
+    profile = PROFILES[args.profile]
+    seed = args.seed if args.seed is not None else default_seed(profile)
+    examples = args.max_examples or profile.max_examples
+    progress = _Progress(args.verbose, examples)
+    progress.note(f"certifying {args.adapter}: profile {args.profile}, seed {seed}, "
+                  f"{_n(examples, 'example')}, requiring {', '.join(required)}")
+    with progress:
+        try:
+            result = run_conformance(factory, args.profile, seed=seed, spec=args.adapter,
+                                     max_examples=args.max_examples, progress=progress)
+            benchmark = _benchmark(factory, result, args.no_bench, progress)
+        except ConformanceError:
+            raise
+        except Exception as e:
+            raise _adapter_failure(e, "the conformance run") from None
+    out = args.out or _default_dir(result.adapter_info.name)
+    try:
+        bundle = reports.write_bundle(result, out, required=required, benchmark=benchmark,
+                                      signing_key=key, display_dir=str(out))
+    except reports.BundleError as e:
+        raise CliError(str(e)) from None
+    _print_certify_summary(result, bundle, out, args.verbose)
+    return EXIT_OK if bundle.certificate["verdict"]["met"] else EXIT_NOT_MET
+
+
+def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
+                           verbose: bool) -> None:
+    cert = bundle.certificate
+    verdict = cert["verdict"]
+    stats = result.stats
+    info = result.adapter_info
+    print(f"{info.name} {info.version} ({result.adapter_spec})")
+    print(f"profile {result.profile}, seed {result.seed}, "
+          f"{_n(stats.get('examples', 0), 'example')}, "
+          f"{_n(stats.get('steps', 0), 'operation')}, {stats.get('seconds', 0):.1f} s")
+    print()
+    for level, met in cert["levels"].items():
+        req = "   (required)" if level in verdict["required"] else ""
+        print(f"  {level:<18} {'met' if met else 'NOT met':<8}{req}".rstrip())
+    failed = [(i, r) for i, r in cert["invariants"].items() if r["status"] == "fail"]
+    if failed:
+        print()
+        print(f"Failed: {', '.join(i for i, _ in failed)}")
+        for inv_id, r in failed:
+            print(f"  {inv_id:<8} {r['level']:<17} {r['summary']} [{r['steps']} steps]")
+        first = failed[0][1]["first_counterexample"]
+        if first:
+            print(f"Replay: {PROG} replay {out / first} --adapter {result.adapter_spec}")
+    if verdict["unexercised"]:
+        print()
+        print(f"Not exercised: {', '.join(verdict['unexercised'])}: the required levels "
+              "cannot be certified without them; run more examples (--profile certify)")
+    claimed = [lv for lv, met in cert["levels"].items() if met and lv not in verdict["required"]]
+    extra = _reports().unexercised(cert["invariants"], claimed)
+    if extra and not verdict["unexercised"]:
+        print(f"Note: {', '.join(extra)} not exercised; verify will reject the claim of "
+              f"{', '.join(claimed)}")
+    if verbose:
+        for v in result.violations:
+            print()
+            print(v.render(result.adapter_spec, str(out / "traces" / f"{v.id}.json")))
+    print()
+    signed = f"; signed by {cert['signing']['public_key_fingerprint']}" if bundle.signed else ""
+    print(f"Bundle: {out}{os.sep} (certificate.html, summary.md, junit.xml"
+          f"{f', {len(failed)} trace(s)' if failed else ''}{signed})")
+    state = "met" if verdict["met"] else "NOT met"
+    print(f"Required levels ({', '.join(verdict['required'])}): {state}")
+
+
+# --- replay ---------------------------------------------------------------------------------
+def _read_trace(path: Path) -> dict[str, Any]:
+    from ._engine import TRACE_FORMAT
+    from ._invariants import INVARIANTS
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TraceError(f"trace {str(path)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TraceError(f"cannot read trace {str(path)!r}: {e}") from None
+    try:
+        trace = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise TraceError(f"trace {str(path)!r} is not JSON: {e}") from None
+    if not isinstance(trace, dict) or trace.get("format") != TRACE_FORMAT:
+        raise TraceError(f"{str(path)!r} is not a {TRACE_FORMAT} file",
+                         hint="certify writes them as traces/<ID>.json in the bundle")
+    if trace.get("invariant") not in INVARIANTS:
+        raise TraceError(f"trace {str(path)!r} names no known invariant "
+                         f"({trace.get('invariant')!r})")
+    return trace
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from ._engine import _smoke, replay, reproduce
+    from ._invariants import CONFORMANT, INVARIANTS, OPTIMIZED, SIGNATURE_CURRENT, WARNING
+
+    trace = _read_trace(args.trace)
+    factory = _load(args.adapter)
+    _smoke(factory)
+    inv, scope = str(trace["invariant"]), str(trace.get("scope") or "all")
+    try:
+        outcome = replay(factory, trace)
+    except (ValueError, KeyError, TypeError) as e:
+        raise TraceError(f"trace {str(args.trace)!r} is malformed: {e}") from None
+    except ConformanceError:
+        raise
+    except Exception as e:
+        raise _adapter_failure(e, "the replay") from None
+    try:
+        main = reproduce(factory, outcome.setup, outcome.ops, inv, scope)
+        # Other efficiency findings are judged against the shadow of the highest safety level
+        # this replay shows the adapter meeting, as a run does (SPEC §5).
+        safety = [v for v in outcome.violations if v.level in (CONFORMANT, SIGNATURE_CURRENT)]
+        eff_scope = CONFORMANT if safety else SIGNATURE_CURRENT
+        shown = [] if main is None else [main]
+        seen = {inv}
+        for v in [*safety, *(v for v in outcome.violations if v.level == OPTIMIZED),
+                  *(v for v in outcome.violations if v.level == WARNING)]:
+            if v.id in seen or (v.level == OPTIMIZED and reproduce(
+                    factory, outcome.setup, outcome.ops, v.id, eff_scope) is None):
+                continue
+            seen.add(v.id)
+            shown.append(v)
+    except Exception as e:
+        raise _adapter_failure(e, "the replay") from None
+
+    print(f"Replaying {args.trace} ({inv}: {INVARIANTS[inv].rule})")
+    print(f"against {args.adapter}: {len(outcome.ops)} operation(s), platform profile "
+          f"{outcome.setup.profile}")
+    print()
+    print("Steps:")
+    for n, step in enumerate(outcome.steps, 1):
+        print(f"  {n}. {step}")
+    if not outcome.steps:
+        print("  (none: the violation happens when the adapter starts)")
+    for v in shown:
+        print()
+        step = f" at step {v.step + 1}" if outcome.steps else ""
+        print(f"{v.id} ({v.level}) violated{step}: {v.rule}")
+        print(f"  {v.summary}")
+        for k, val in v.detail.items():
+            if k != "traceback":
+                print(f"  {k}: {val}")
+        if "traceback" in v.detail:
+            print(textwrap.indent(v.detail["traceback"].rstrip(), "  "))
+    print()
+    judged = (f" (judged against the {scope} reference adapter, as when the trace was "
+              "recorded)" if INVARIANTS[inv].level == OPTIMIZED and scope != "all" else "")
+    recurs = main is not None
+    breaking = [v.id for v in shown if v.level != WARNING and v is not main]
+    if recurs:
+        also = f"; also {', '.join(breaking)}" if breaking else ""
+        print(f"Result: {inv} recurs{judged}{also}.")
+    elif breaking:
+        print(f"Result: {inv} does not recur{judged}, but {', '.join(breaking)} did.")
+    else:
+        extra = f" (warnings: {', '.join(v.id for v in shown)})" if shown else ""
+        print(f"Result: replays clean: {inv} does not recur{judged}{extra}.")
+    return EXIT_NOT_MET if recurs or breaking else EXIT_OK
+
+
+# --- bench ----------------------------------------------------------------------------------
+def _bench(args: argparse.Namespace) -> int:
+    factory = _load(args.adapter)
+    bench = _optional_bench()
+    run_bench = getattr(bench, "run_bench", None)
+    if not callable(run_bench):
+        raise CliError("the bench verb needs conformance._bench.run_bench, which this "
+                       "installation does not have (tox -e bench runs the benchmarks)")
+    info = getattr(factory, "info", None)
+    name = getattr(info, "name", None) or args.adapter.rpartition(":")[2]
+    out: Path = args.out or _default_dir(str(name), "-bench")
+    try:
+        path = run_bench(args.adapter, factory, out)
+    except ConformanceError:
+        raise
+    except OSError:
+        raise
+    except Exception as e:
+        raise _adapter_failure(e, "the benchmark") from None
+    print(f"Benchmark: {path}")
+    return EXIT_OK
+
+
+# --- verify ---------------------------------------------------------------------------------
+def _verify(args: argparse.Namespace) -> int:
+    reports = _reports()
+    key = None
+    if args.public_key is not None:
+        try:
+            key = reports.load_public_key(args.public_key)
+        except reports.SigningKeyError as e:
+            raise CliError(f"--public-key: {e}") from None
+    try:
+        checks = reports.verify_bundle(args.bundle, key)
+    except reports.NotABundle as e:
+        raise CliError(str(e)) from None
+    print(f"Verifying {args.bundle}")
+    for c in checks:
+        print(f"  {c.number}. {c.status}  {c.name}: {c.detail}")
+    failed = [c for c in checks if c.failed]
+    print()
+    if failed:
+        names = ", ".join(f"{c.number} ({c.name})" for c in failed)
+        print(f"FAILED: check{'s' if len(failed) > 1 else ''} {names}")
+        return EXIT_NOT_MET
+    print(f"OK: all {len(checks)} checks passed"
+          f"{'' if all(c.status == reports.PASS for c in checks) else ' or do not apply'}")
+    return EXIT_OK
+
+
+# --- invariants -----------------------------------------------------------------------------
+def _invariants(args: argparse.Namespace) -> int:
+    from ._invariants import IDS, INVARIANTS
+
+    if args.json:
+        print(json.dumps([{"id": i, "level": INVARIANTS[i].level, "rule": INVARIANTS[i].rule}
+                          for i in IDS], indent=2))
+        return EXIT_OK
+    width = max(len(i) for i in IDS)
+    for i in IDS:
+        inv = INVARIANTS[i]
+        lead = f"{i:<{width}}  {inv.level:<17}  "
+        body = textwrap.wrap(inv.rule, width=max(40, 100 - len(lead)))
+        print(lead + body[0])
+        for line in body[1:]:
+            print(" " * len(lead) + line)
+    return EXIT_OK
+
+
+# --- keygen ---------------------------------------------------------------------------------
+def _keygen(args: argparse.Namespace) -> int:
+    reports = _reports()
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", args.name):
+        raise CliError(f"--name {args.name!r}: use letters, digits, '.', '_' and '-' only")
+    private_path = args.out_dir / f"{args.name}.pem"
+    public_path = args.out_dir / f"{args.name}.pub"
+    existing = [str(p) for p in (private_path, public_path) if p.exists()]
+    if existing and not args.force:
+        raise CliError(f"{', '.join(existing)} already exist(s); pass --force to replace")
+    passphrase = os.environ.get(PASSPHRASE_ENV)
+    private, public = reports.generate_key_pair(passphrase.encode() if passphrase else None)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    private_path.unlink(missing_ok=True)
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(private)
+    public_path.write_bytes(public)
+    print(f"Private key: {private_path}{' (encrypted)' if passphrase else ''}: keep it secret")
+    fp = reports.fingerprint(reports.load_public_key(public_path))
+    print(f"Public key:  {public_path}  ({fp})")
+    print(f"Sign:   {PROG} certify --adapter SPEC --sign-key {private_path}")
+    print(f"Verify: {PROG} verify DIR --public-key {public_path}")
+    return EXIT_OK

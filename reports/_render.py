@@ -1,0 +1,293 @@
+"""The human-facing files of a bundle, all rendered from the certificate dict alone:
+``certificate.html`` (jinja2, one offline file), ``summary.md`` and ``junit.xml``.
+
+``texts`` maps a failed invariant's ID to its rendered violation (steps, decision, truth,
+replay line), as :meth:`conformance.ViolationReport.render` writes it.
+"""
+
+from __future__ import annotations
+
+import functools
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from ._charts import (
+    ADAPTER_COLOUR,
+    REFERENCE_COLOUR,
+    efficiency_chart,
+    exercised_chart,
+    hot_path_chart,
+)
+
+LEVEL_TEXT = {
+    "conformant": "every SKIP is covered by a clean scan under the current signatures, or "
+                  "comes from a remote or registered layer; ECP hygiene and robustness",
+    "signature-current": "as conformant, and remote or registered layers are trusted only "
+                         "after a proactive scan completed under the current signatures",
+    "optimized": "conformant, and never scans where the reference adapter skips",
+}
+_GROUPS = (("conformant", "conformant: safety, ECP hygiene, robustness"),
+           ("signature-current", "signature-current: the mitigated policy"),
+           ("optimized", "optimized: no redundant scans"),
+           ("warning", "warnings (break no level)"))
+
+
+def _template_source(name: str) -> str:
+    return resources.files("reports").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.2f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value):,}"
+
+
+def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _flatten(f"{prefix}.{k}" if prefix else str(k), v)
+    elif isinstance(value, list):
+        yield prefix, ", ".join(str(v) for v in value) or "—"
+    elif value is None:
+        yield prefix, "—"
+    elif isinstance(value, float):
+        yield prefix, f"{value:,.3f}".rstrip("0").rstrip(".")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        yield prefix, f"{value:,}"
+    else:
+        yield prefix, str(value)
+
+
+_HOT_PATH_ROWS = (("post_create_hit_ns", "post_create, local-layer cache hit (ns)"),
+                  ("post_create_ratio", "post_create, ratio to dict.get"),
+                  ("pre_create_ns", "pre_create, container context (ns)"),
+                  ("pre_create_ratio", "pre_create, ratio to dict.get"))
+
+
+def _hot_path_view(bench: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A side-by-side table and chart when the benchmark has adapter and reference figures."""
+    ours, ref = bench.get("adapter"), bench.get("reference")
+    if not isinstance(ours, Mapping) or not isinstance(ref, Mapping):
+        return None
+    rows = [(label, _num(ours.get(key)), _num(ref.get(key))) for key, label in _HOT_PATH_ROWS
+            if key in ours or key in ref]
+    bars: list[tuple[str, float, str]] = []
+    floor = bench.get("floor_dict_get_ns")
+    if isinstance(floor, int | float):
+        bars.append(("dict.get floor", float(floor), "#57606a"))
+    for who, side, colour in (("adapter", ours, ADAPTER_COLOUR),
+                              ("reference", ref, REFERENCE_COLOUR)):
+        for key, what in (("post_create_hit_ns", "post_create hit"),
+                          ("pre_create_ns", "pre_create")):
+            value = side.get(key)
+            if isinstance(value, int | float):
+                bars.append((f"{who} {what}", float(value), colour))
+    rest = {k: v for k, v in bench.items() if k not in ("adapter", "reference")}
+    notes = [str(side["note"]) for side in (ours, ref) if side.get("note")]
+    return {"rows": rows, "chart": hot_path_chart(bars) if bars else None,
+            "rest": list(_flatten("", rest)), "notes": notes,
+            "names": (ours.get("name", "adapter"), ref.get("name", "reference"))}
+
+
+def _when(stamp: str) -> str:
+    try:
+        return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return stamp
+
+
+def failures(cert: Mapping[str, Any], texts: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Failed invariants, level breakers first, each with its text and trace path."""
+    out = []
+    for inv_id, r in cert["invariants"].items():
+        if r["status"] != "fail":
+            continue
+        out.append({"id": inv_id, "level": r["level"], "rule": r["rule"],
+                    "summary": r["summary"] or "", "steps": r["steps"] or 0,
+                    "trace": r["first_counterexample"], "text": texts.get(inv_id, "")})
+    out.sort(key=lambda f: f["level"] == "warning")
+    return out
+
+
+def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: str = "."
+                ) -> str:
+    """``bundle_dir`` is how replay commands name the bundle (as in ``summary.md``)."""
+    invariants: Mapping[str, Mapping[str, Any]] = cert["invariants"]
+    counts = {"pass": 0, "fail": 0, "not-exercised": 0}
+    for r in invariants.values():
+        counts[r["status"]] += 1
+    groups = [(title, [(i, r) for i, r in invariants.items() if r["level"] == level])
+              for level, title in _GROUPS]
+    workloads = []
+    for w in cert["efficiency"]["workloads"]:
+        ours, ref = w["scans_per_container"], w["reference_scans_per_container"]
+        diff = None if ours is None else ours - ref
+        workloads.append({
+            **w,
+            "ours": "stopped by a violation" if ours is None else _num(ours),
+            "ref": _num(ref),
+            "diff": "—" if diff is None else ("±0" if diff == 0 else f"{diff:+,.2f}"),
+            "trend": "worse" if diff is None or diff > 0 else ("better" if diff < 0 else "same"),
+        })
+    stats = cert["stats"]
+    figures = [
+        ("examples", _num(stats.get("examples"))),
+        ("operations", _num(stats.get("steps"))),
+        ("creates", _num(stats.get("creates"))),
+        ("scans", _num(stats.get("scans"))),
+        ("invariants passed", f"{counts['pass']} / {len(invariants)}"),
+        ("failed", str(counts["fail"])),
+    ]
+    run, suite = cert["run"], cert["suite"]
+    provenance = [
+        ("suite", f"{suite['name']} {suite['version']}"),
+        ("suite commit", suite["commit"]),
+        ("protocol version", str(suite["protocol_version"])),
+        ("Hypothesis", run["versions"]["hypothesis"]),
+        ("Python", run["versions"]["python"]),
+        ("platform", run["platform"]["platform"]),
+        ("adapter spec", cert["adapter"]["spec"]),
+        *[(f"adapter {k}", str(v)) for k, v in cert["adapter"]["info"].items()],
+        ("profile", run["profile"]),
+        ("seed", str(run["seed"])),
+        *[(f"setting {k}", "—" if v is None else str(v)) for k, v in run["settings"].items()],
+        ("started", run["started"]),
+        ("finished", run["finished"]),
+        ("efficiency judged against", f"{cert['efficiency']['shadow']} reference"),
+    ]
+    bench = cert["benchmark"]
+    return _environment().get_template("certificate.html.j2").render(
+        c=cert,
+        bundle_dir=bundle_dir.rstrip("/") or ".",
+        started=_when(run["started"]),
+        level_text=LEVEL_TEXT,
+        figures=figures,
+        failures=failures(cert, texts),
+        counts=counts,
+        invariant_groups=[(t, rows) for t, rows in groups if rows],
+        workloads=workloads,
+        efficiency_chart=efficiency_chart(cert["efficiency"]["workloads"]),
+        exercised_chart=exercised_chart(invariants),
+        hot_path_missing=bench.get("hot_path", True) is None,
+        hot_path=_hot_path_view(bench),
+        benchmark_rows=list(_flatten("", bench)),
+        provenance=provenance,
+    )
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_summary(cert: Mapping[str, Any], bundle_dir: str) -> str:
+    """Markdown for ``$GITHUB_STEP_SUMMARY``: levels, failed IDs, how to replay."""
+    verdict, adapter, run, stats = cert["verdict"], cert["adapter"], cert["run"], cert["stats"]
+    head = "✅ required levels met" if verdict["met"] else "❌ required levels not met"
+    lines = [
+        f"### WCIFS conformance: {head}",
+        "",
+        f"**{_md(adapter['name'])} {_md(adapter['version'])}** (`{adapter['spec']}`) · "
+        f"profile `{run['profile']}` · seed `{run['seed']}` · "
+        f"{_num(stats.get('examples'))} examples · {run['seconds']:.1f} s",
+        "",
+        "| level | result |",
+        "|---|---|",
+    ]
+    for level, met in cert["levels"].items():
+        req = " (required)" if level in verdict["required"] else ""
+        lines.append(f"| {level}{req} | {'✅ met' if met else '❌ not met'} |")
+    fails = failures(cert, {})
+    if fails:
+        lines += ["", "#### Failed invariants", "", "| ID | level | what happened | steps |",
+                  "|---|---|---|---|"]
+        lines += [f"| **{f['id']}** | {f['level']} | {_md(f['summary'])} | {f['steps']} |"
+                  for f in fails]
+        lines += ["", "Replay a counterexample (deterministic, no Hypothesis database):", "",
+                  "```sh"]
+        lines += [f"wcifs-conformance replay {bundle_dir.rstrip('/')}/{f['trace']} "
+                  f"--adapter {adapter['spec']}" for f in fails if f["trace"]]
+        lines += ["```"]
+    if verdict["unexercised"]:
+        lines += ["", f"⚠️ Not exercised, so the required levels cannot be certified: "
+                  f"{', '.join(verdict['unexercised'])}. Run more examples "
+                  "(`--profile certify`)."]
+    workloads = cert["efficiency"]["workloads"]
+    if workloads:
+        lines += ["", "<details><summary>Efficiency: scans per container</summary>", "",
+                  "| workload | adapter | reference |", "|---|---:|---:|"]
+        lines += [f"| {w['name']} | {_num(w['scans_per_container'])} | "
+                  f"{_num(w['reference_scans_per_container'])} |" for w in workloads]
+        lines += ["", "</details>"]
+    lines += ["", f"Bundle: `{bundle_dir}` (certificate.html, certificate.json, junit.xml, "
+              f"traces). Check it with `wcifs-conformance verify {bundle_dir}`.", ""]
+    return "\n".join(lines)
+
+
+def render_junit(cert: Mapping[str, Any], texts: Mapping[str, str]) -> str:
+    """One test case per invariant: failure for a failed one whose level is required (or
+    ``conformant``), skipped for not exercised, warnings and failures of levels not asked for
+    (as the pytest plugin does)."""
+    required = set(cert["verdict"]["required"]) | {"conformant"}
+    invariants: Mapping[str, Mapping[str, Any]] = cert["invariants"]
+    suites = ET.Element("testsuites", name="wcifs-conformance")
+    suite = ET.SubElement(suites, "testsuite", name="wcifs-conformance",
+                          timestamp=cert["run"]["started"],
+                          time=f"{cert['run']['seconds']:.3f}")
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("adapter", cert["adapter"]["spec"]),
+                        ("adapter_name", cert["adapter"]["name"]),
+                        ("adapter_version", cert["adapter"]["version"]),
+                        ("profile", cert["run"]["profile"]),
+                        ("seed", cert["run"]["seed"]),
+                        ("suite_version", cert["suite"]["version"]),
+                        ("hypothesis_version", cert["run"]["versions"]["hypothesis"]),
+                        *((f"level_{k}", "met" if v else "not met")
+                          for k, v in cert["levels"].items())):
+        ET.SubElement(props, "property", name=name, value=str(value))
+    failed = skipped = 0
+    for inv_id, r in invariants.items():
+        case = ET.SubElement(suite, "testcase", classname=f"wcifs-conformance.{r['level']}",
+                             name=inv_id, time="0")
+        text = texts.get(inv_id) or str(r["summary"] or "")
+        if r["status"] == "fail" and r["level"] in required:
+            failed += 1
+            node = ET.SubElement(case, "failure", type=inv_id,
+                                 message=f"{inv_id}: {r['summary'] or r['rule']}")
+            node.text = text
+        elif r["status"] == "fail":
+            skipped += 1
+            why = ("warning" if r["level"] == "warning"
+                   else f"failed, but level {r['level']} is not required")
+            node = ET.SubElement(case, "skipped", message=f"{why}: {r['summary'] or ''}")
+            node.text = text
+        elif r["status"] == "not-exercised":
+            skipped += 1
+            ET.SubElement(case, "skipped", message=f"{inv_id} was not exercised in this run")
+        else:
+            ET.SubElement(case, "system-out").text = (
+                f"{r['rule']}\nexercised {r['exercised']} times")
+    for element in (suites, suite):
+        element.set("tests", str(len(invariants)))
+        element.set("failures", str(failed))
+        element.set("errors", "0")
+        element.set("skipped", str(skipped))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(
+        suites, encoding="unicode") + "\n"
