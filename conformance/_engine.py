@@ -183,12 +183,17 @@ def run_conformance(
     spec = spec or _spec_of(factory)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
-    info = _smoke(factory)
+    info, at_start = _smoke(factory)
     tally = Tally()
     examples = max_examples if max_examples is not None else prof.max_examples
     notify = progress or (lambda phase, n, bad: None)
 
-    fatal, example = _hypothesis_run(factory, prof, examples, seed, tally, notify)
+    if at_start is not None:
+        # Broken before any event (e.g. SAFE-12 in start): nothing to generate or shrink.
+        fatal, example = at_start, (O.Setup(), [])
+        workloads = False
+    else:
+        fatal, example = _hypothesis_run(factory, prof, examples, seed, tally, notify)
     reports: dict[tuple[str, str], ViolationReport] = {}
     if fatal is not None and example is not None:
         notify("minimizing", tally.examples, 1)
@@ -263,8 +268,9 @@ def _spec_of(factory: Callable[[], Any]) -> str:
     return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', '?')}"
 
 
-def _smoke(factory: Callable[[], Any]) -> AdapterInfo:
-    """Make one adapter and start it, so a broken factory is an exit-3 error, not a run."""
+def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
+    """Make one adapter and start it, so a broken factory is an exit-3 error, not a run;
+    also return a violation it commits before any event."""
     try:
         adapter = factory()
     except Exception as e:
@@ -279,7 +285,9 @@ def _smoke(factory: Callable[[], Any]) -> AdapterInfo:
     except Violation as v:
         if v.id == "SAFE-13" and v.detail.get("call") == "start":
             raise AdapterStartError(f"the adapter could not be started: {v.summary}") from None
-    return info
+        if v.id == "SAFE-12":
+            return info, v
+    return info, None
 
 
 def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: int,
@@ -298,9 +306,15 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
         holder["last"] = example
         try:
             Checker(factory, example[0], tally).run(example[1])
+        except Violation:
+            if "failed" not in holder:
+                holder["failed"] = example
+                notify("shrinking", tally.examples, 1)
+            raise
         finally:
             if tally.examples % 25 == 0:
-                notify("generating", tally.examples, len(tally.recorded))
+                notify("shrinking" if "failed" in holder else "generating", tally.examples,
+                       len(tally.recorded) + ("failed" in holder))
 
     notify("generating", 0, 0)
     try:
