@@ -188,6 +188,8 @@ def run_conformance(
     examples = max_examples if max_examples is not None else prof.max_examples
     notify = progress or (lambda phase, n, bad: None)
 
+    fatal: Violation | None
+    example: tuple[O.Setup, list[O.Op]] | None
     if at_start is not None:
         # Broken before any event (e.g. SAFE-12 in start): nothing to generate or shrink.
         fatal, example = at_start, (O.Setup(), [])
