@@ -303,14 +303,10 @@ class World:
         self.aborted_at: int | None = None
         #: Last completed proactive scan saw a signature update land mid-scan.
         self.completed_across_update = False
-        #: Versions whose updates landed while an on-access scan was running.
-        self.scans_across_update = 0
         self.last_clean: FileObj | None = None
         self.services = Services(self)
         self.services.registry[LAYER_ROOT_LOCATIONS_KEY] = "C:\\ProgramData\\Layers"
-        self.changes = 0
         self.scans = 0
-        self.proactive_files = 0
         adapter.start(self.services)
 
     # --- helpers ------------------------------------------------------------------------
@@ -320,7 +316,6 @@ class World:
         return Content(self._content_serial, det, origin)
 
     def _change(self, f: FileObj, kind: ChangeKind, silo: int | None) -> None:
-        self.changes += 1
         self.adapter.file_changed(FileChange(f.volume_guid, f.file_id, f.path, kind, silo))
 
     def _pick(self, items: list[Any], index: int) -> Any:
@@ -650,7 +645,6 @@ class World:
             if update_midway and i == midway:
                 updated = True
                 self._update()
-            self.proactive_files += 1
             outcome = self._scan(f.content, version, i == fail_file)
             if outcome is ScanOutcome.CLEAN:
                 self.last_clean = f
@@ -714,7 +708,6 @@ class World:
         if mid:
             # The update lands while the engine is busy: a proactive scan it asks for
             # starts and is aborted at once, so the late result is what the adapter has.
-            self.scans_across_update += 1
             self._update(abort_after=0)
         self.adapter.scan_completed(ScanResult(cid, volume, opened.file_id, version, outcome,
                                                ScanOrigin.ON_ACCESS))
