@@ -84,14 +84,18 @@ class ReferenceAdapter(BaseAdapter):
 
     def post_create(self, create: PostCreate) -> Verdict:
         ecp = create.ecp
-        if ecp is not None and ecp.acknowledged and ecp.complete:
-            flags = ecp.flags
-            if flags == _LAYER:
-                key = ecp.ids
+        if ecp is not None:
+            key = ecp.layer_key
+            if key is not None:
+                # A plain local-layer open (acknowledged, complete, flags exactly LAYER):
+                # the cache alone decides. This is the hot path (SPEC §9): keep it short.
                 if self._cache.get(key) == self._version:
                     return SKIP
                 self._pending[create.create_id] = key
                 return SCAN
+            if not (ecp.acknowledged and ecp.complete):
+                return SCAN  # never acknowledged, or truncated: it tells nothing
+            flags = ecp.flags
             if flags == _LAYER_REGISTERED:
                 key = ecp.ids
                 # Trust needs ids: without them an infected file could not be recognised.
@@ -107,7 +111,7 @@ class ReferenceAdapter(BaseAdapter):
             if flags in (_LAYER_REMOTE, _LAYER_REMOTE_REGISTERED):
                 return SKIP if self._trusted else SCAN
             return SCAN  # scratch, user mode, unknown bits, contradictions
-        if create.silo is None and ecp is None:
+        if create.silo is None:
             # An ordinary open: remember the result under the file's own identity, which is
             # the backing identity later ECPs will name if this is a layer file.
             self._pending[create.create_id] = create.file_id + create.volume_guid

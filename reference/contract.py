@@ -67,6 +67,9 @@ class Flags(enum.IntFlag):
     SERVICED_FROM_USER_MODE = 0x10
 
 
+_LAYER_ONLY = int(Flags.SERVICED_FROM_LAYER)
+
+
 #: The only flag values that carry a provenance (SAFE-5); anything else means "unknown".
 VALID_FLAG_COMBINATIONS = frozenset(
     {
@@ -142,6 +145,11 @@ class RedirectionEcp:
     ids: bytes = field(init=False)
     #: True when ``raw`` holds the whole 36-byte layout.
     complete: bool = field(init=False)
+    #: ``ids`` when wcifs acknowledged a complete ECP whose flags are exactly
+    #: ``SERVICED_FROM_LAYER`` (a plain local-layer open, SAFE-4 and SAFE-5), else None.
+    #: It is the one case a (VolumeGuid, FileId) cache decides on its own; pre-parsed so
+    #: that a cache hit costs one attribute load and one lookup.
+    layer_key: bytes | None = field(init=False)
 
     def __post_init__(self) -> None:
         raw = self.raw
@@ -153,8 +161,11 @@ class RedirectionEcp:
         setattr_(self, "flags", Flags(flags))
         setattr_(self, "file_id", file_id)
         setattr_(self, "volume_guid", volume_guid)
-        setattr_(self, "ids", buf[4:ECP_SIZE])
+        ids = buf[4:ECP_SIZE]
+        setattr_(self, "ids", ids)
         setattr_(self, "complete", complete)
+        setattr_(self, "layer_key",
+                 ids if flags == _LAYER_ONLY and complete and self.acknowledged else None)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RedirectionEcp):
