@@ -14,6 +14,8 @@ Levels:
 
 from __future__ import annotations
 
+import functools
+
 from .contract import (
     ECP_SIZE,
     AdapterInfo,
@@ -151,6 +153,7 @@ class ReferenceAdapter(BaseAdapter):
             self._trusted = True
 
 
+@functools.cache
 def reference_factory(level: str = "signature-current",
                       request_proactive_scan: bool = True) -> type[ReferenceAdapter]:
     """A zero-argument factory for the reference adapter in the given configuration."""

@@ -291,6 +291,7 @@ class World:
         ]
         self.layers: list[Layer] = []
         self.containers: list[Container] = []
+        self._running_list: list[Container] = []
         self.host_files: list[FileObj] = []
         self.step = 0
         self._content_serial = 0
@@ -425,17 +426,25 @@ class World:
                     for la in chain)
         for la in chain:
             la.containers_started += 1
-        self.containers.append(Container(s, s, op.hyperv, tuple(chain),
-                                         volume_guid("container", s), first_on_fresh=fresh))
+        c = Container(s, s, op.hyperv, tuple(chain), volume_guid("container", s),
+                      first_on_fresh=fresh)
+        self.containers.append(c)
+        self._running_list.append(c)
 
     def _op_stop_container(self, op: O.StopContainer) -> None:
-        c = self._pick([c for c in self.containers if c.running], op.container)
+        c = self._running(op.container)
         if c is not None:
             c.running = False
+            self._running_list.remove(c)
 
     def _running(self, index: int) -> Container | None:
-        running = [c for c in self.containers if c.running]
+        running = self.running
         return running[index % len(running)] if running else None
+
+    @property
+    def running(self) -> list[Container]:
+        """Running containers, in start order (kept, not rebuilt: opens are frequent)."""
+        return self._running_list
 
     def _entry(self, c: Container, path: str, materialize: bool = True) -> Entry | None:
         """The entry at ``path``, materializing a placeholder on first access."""
