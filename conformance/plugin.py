@@ -13,7 +13,9 @@ ADAPTER_OPTION = "--conformance-adapter"
 PROFILE_OPTION = "--conformance-profile"
 SEED_OPTION = "--conformance-seed"
 REQUIRE_OPTION = "--conformance-require"
+MAX_EXAMPLES_OPTION = "--conformance-max-examples"
 _RESULT = pytest.StashKey[Any]()
+_FACTORY = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -26,11 +28,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seed (default: random for quick and deep, fixed for certify)")
     group.addoption(REQUIRE_OPTION, default="conformant", metavar="LEVEL[,LEVEL...]",
                     help="levels the adapter must meet (default: conformant)")
+    group.addoption(MAX_EXAMPLES_OPTION, type=int, default=None, metavar="N",
+                    help="fewer examples than the profile's, for a short local run")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "conformance: a check of the adapter named by "
                             f"{ADAPTER_OPTION}")
+    spec = config.getoption(ADAPTER_OPTION, None)
+    if spec:
+        # A bad spec or level is a usage error (exit 4), reported once, before collection.
+        required_levels(config)
+        from . import ConformanceError, load_adapter
+
+        try:
+            config.stash[_FACTORY] = load_adapter(spec)
+        except ConformanceError as e:
+            raise pytest.UsageError(f"{ADAPTER_OPTION} {spec}: {e}") from None
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +56,12 @@ def conformance_result(request: pytest.FixtureRequest) -> Any:
     spec = config.getoption(ADAPTER_OPTION)
     if not spec:
         pytest.skip(f"no adapter named: pass {ADAPTER_OPTION} SPEC")
-    from . import ConformanceError, load_adapter, run_conformance
+    from . import ConformanceError, run_conformance
 
     try:
-        factory = load_adapter(spec)
-        result = run_conformance(factory, config.getoption(PROFILE_OPTION),
-                                 seed=config.getoption(SEED_OPTION), spec=spec)
+        result = run_conformance(config.stash[_FACTORY], config.getoption(PROFILE_OPTION),
+                                 seed=config.getoption(SEED_OPTION), spec=spec,
+                                 max_examples=config.getoption(MAX_EXAMPLES_OPTION))
     except ConformanceError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_RESULT] = result
