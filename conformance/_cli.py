@@ -9,7 +9,6 @@ Errors are one line on stderr, never a traceback (``WCIFS_DEBUG=1`` shows it).
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
@@ -261,16 +260,6 @@ def _default_dir(name: str, suffix: str = "") -> Path:
     return path
 
 
-def _optional_bench() -> ModuleType | None:
-    """``conformance._bench`` if this installation has it."""
-    try:
-        return importlib.import_module("conformance._bench")
-    except ModuleNotFoundError as e:
-        if e.name in ("conformance._bench", "conformance"):
-            return None
-        raise
-
-
 # --- certify --------------------------------------------------------------------------------
 class _Progress:
     """Progress of a run on stderr: a live rich display on a terminal, plain lines with
@@ -337,22 +326,14 @@ def _benchmark(factory: Factory, result: ConformanceResult, skip: bool,
     fallback: dict[str, Any] = {"hot_path": None, "run": dict(result.stats)}
     if skip:
         return fallback
-    try:
-        bench = _optional_bench()
-    except Exception as e:  # a broken benchmark module must not cost the certificate
-        return {**fallback, "error": f"conformance._bench: {type(e).__name__}: {e}"}
-    hot_path = getattr(bench, "hot_path", None)
-    if not callable(hot_path):
-        return fallback
+    from ._bench import hot_path
+
     progress("benchmark", result.stats.get("examples", 0), len(result.violations))
     try:
-        figures = hot_path(factory)
-    except Exception as e:
+        return hot_path(factory)
+    except Exception as e:  # a failing measurement must not cost the certificate
         progress.note(f"hot-path benchmark failed: {type(e).__name__}: {e}")
         return {**fallback, "error": f"hot_path: {type(e).__name__}: {e}"}
-    if not isinstance(figures, dict):
-        return {**fallback, "error": f"hot_path returned {type(figures).__name__}, not a dict"}
-    return figures
 
 
 def _sign_key(path: Path | None) -> Any:
@@ -542,12 +523,9 @@ def _replay(args: argparse.Namespace) -> int:
 
 # --- bench ----------------------------------------------------------------------------------
 def _bench(args: argparse.Namespace) -> int:
+    from ._bench import run_bench
+
     factory = _load(args.adapter)
-    bench = _optional_bench()
-    run_bench = getattr(bench, "run_bench", None)
-    if not callable(run_bench):
-        raise CliError("the bench verb needs conformance._bench.run_bench, which this "
-                       "installation does not have (tox -e bench runs the benchmarks)")
     info = getattr(factory, "info", None)
     name = getattr(info, "name", None) or args.adapter.rpartition(":")[2]
     out: Path = args.out or _default_dir(str(name), "-bench")
