@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import strategies
 from reference import ops as O
 from reference.contract import (
     ECP_SIZE,
@@ -981,49 +982,20 @@ def test_hostile_property_any_fuzz_value(fuzz: list[int]) -> None:
 
 
 # --- random operation sequences -------------------------------------------------------------
-_i = st.integers(0, 3)
-_cf = st.integers(-3, 4)
 _b = st.booleans()
-OPS = st.one_of(
-    st.builds(O.InstallLayer, volume=_i, files=st.integers(1, 4), registered=_b, remote=_b,
-              malware_file=st.integers(-1, 2), delay=st.integers(0, 2),
-              fail_file=st.integers(-1, 2)),
-    st.builds(O.RegisterLayer, layer=_i), st.builds(O.UnregisterLayer, layer=_i),
-    st.builds(O.TamperLayerFile, layer=_i, file=_i, malware=_b, delay=st.integers(0, 2)),
-    st.builds(O.UninstallLayer, layer=_i),
-    st.builds(O.StartContainer, layers=st.lists(_i, min_size=1, max_size=3).map(tuple),
-              hyperv=_b),
-    st.builds(O.StopContainer, container=_i),
-    st.builds(O.OpenFile, container=_i, file=_cf, fail=_b, update_mid_scan=_b,
-              fuzz=st.integers(0, 47)),
-    st.builds(O.WriteFile, container=_i, file=_cf, malware=_b),
-    st.builds(O.CreateFile, container=_i, name=st.integers(0, 2), malware=_b),
-    st.builds(O.DeleteFile, container=_i, file=_cf),
-    st.builds(O.OpenMapped, container=_i, file=_i, fail=_b, fuzz=st.integers(0, 47)),
-    st.builds(O.OpenUserMode, container=_i, name=st.integers(0, 2), malware=_b,
-              fuzz=st.integers(0, 47)),
-    st.builds(O.HostCreate, volume=_i, name=_i, malware=_b),
-    st.builds(O.HostWrite, file=_i, malware=_b), st.builds(O.HostOpen, file=_i, fail=_b),
-    st.builds(O.HostDelete, file=_i),
-    st.builds(O.VolumeOpen, container=_i, file=_cf, fail=_b),
-    st.builds(O.VolumeWrite, container=_i, file=_cf, malware=_b),
-    st.builds(O.SignatureUpdate, abort_after=st.integers(-1, 3)),
-    st.builds(O.ProactiveScan, abort_after=st.integers(-1, 3), update_midway=_b,
-              fail_file=st.integers(-1, 3)),
-)
+#: Every operation, as the suite's own generator draws it.
+OPS = strategies.operations()
 #: Something to open from the first step: random operations then hit real files.
 PRELUDE = (
     O.InstallLayer(volume=0, files=2), O.InstallLayer(volume=1, files=4, registered=True),
     O.InstallLayer(files=2, remote=True), O.HostCreate(),
     O.StartContainer(layers=(0, 1)), O.StartContainer(layers=(0,), hyperv=True),
 )
-_open = st.builds(O.OpenFile, container=_i, file=_cf, fail=_b, update_mid_scan=_b,
-                  fuzz=st.integers(0, 47))
+_open = st.builds(O.OpenFile, container=st.integers(0, 3), file=st.integers(-3, 4),
+                  fail=_b, update_mid_scan=_b, fuzz=st.integers(0, 47))
 SEQUENCES = st.lists(st.one_of(_open, _open, OPS), min_size=3, max_size=30).map(
     lambda ops: [*PRELUDE, *ops])
-SETUPS = st.builds(
-    O.Setup, volumes=st.lists(st.sampled_from(O.FILESYSTEMS), min_size=1, max_size=3).map(tuple),
-    profile=st.sampled_from(O.PROFILES))
+SETUPS = strategies.setups()
 RANDOM = settings(max_examples=150, deadline=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

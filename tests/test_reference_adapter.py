@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import strategies
 from reference import ops as O
 from reference.adapter import ReferenceAdapter, reference_factory
 from reference.contract import (
@@ -543,36 +544,9 @@ def test_examples_8_9_registered_layers_and_the_mitigation() -> None:
 
 
 # --- the reference is safe: a partial oracle over random sequences --------------------------
-_i = st.integers(0, 3)
-_cf = st.integers(-2, 3)
 _b = st.booleans()
-_OPS = st.one_of(
-    st.builds(O.InstallLayer, volume=_i, files=st.integers(1, 4), registered=_b, remote=_b,
-              malware_file=st.integers(-1, 2), delay=st.integers(0, 2),
-              fail_file=st.integers(-1, 2)),
-    st.builds(O.RegisterLayer, layer=_i), st.builds(O.UnregisterLayer, layer=_i),
-    st.builds(O.TamperLayerFile, layer=_i, file=_i, malware=_b, delay=st.integers(0, 2)),
-    st.builds(O.UninstallLayer, layer=_i),
-    st.builds(O.StartContainer, layers=st.lists(_i, min_size=1, max_size=3).map(tuple),
-              hyperv=_b),
-    st.builds(O.StopContainer, container=_i),
-    st.builds(O.OpenFile, container=_i, file=_cf, fail=_b, update_mid_scan=_b,
-              fuzz=st.integers(0, 47)),
-    st.builds(O.OpenFile, container=_i, file=_cf, fuzz=st.integers(0, 47)),
-    st.builds(O.WriteFile, container=_i, file=_cf, malware=_b),
-    st.builds(O.CreateFile, container=_i, name=st.integers(0, 1), malware=_b),
-    st.builds(O.DeleteFile, container=_i, file=_cf),
-    st.builds(O.OpenMapped, container=_i, file=_i, fail=_b, fuzz=st.integers(0, 47)),
-    st.builds(O.OpenUserMode, container=_i, name=st.integers(0, 1), malware=_b),
-    st.builds(O.HostCreate, volume=_i, name=_i, malware=_b),
-    st.builds(O.HostWrite, file=_i, malware=_b), st.builds(O.HostOpen, file=_i),
-    st.builds(O.HostDelete, file=_i),
-    st.builds(O.VolumeOpen, container=_i, file=_cf),
-    st.builds(O.VolumeWrite, container=_i, file=_cf, malware=_b),
-    st.builds(O.SignatureUpdate, abort_after=st.integers(-1, 3)),
-    st.builds(O.ProactiveScan, abort_after=st.integers(-1, 3), update_midway=_b,
-              fail_file=st.integers(-1, 3)),
-)
+#: Every operation, as the suite's own generator draws it.
+_OPS = strategies.operations()
 _PRELUDE = (
     O.InstallLayer(files=2, malware_file=1, delay=1),
     O.InstallLayer(volume=1, files=4, registered=True),
@@ -580,9 +554,7 @@ _PRELUDE = (
     O.StartContainer((0, 1)), O.StartContainer((0,), hyperv=True),
 )
 _SEQUENCES = st.lists(_OPS, min_size=3, max_size=30).map(lambda ops: [*_PRELUDE, *ops])
-_SETUPS = st.builds(
-    O.Setup, volumes=st.lists(st.sampled_from(O.FILESYSTEMS), min_size=1, max_size=3).map(tuple),
-    profile=st.sampled_from(O.PROFILES))
+_SETUPS = strategies.setups()
 _TRUSTED = (Provenance.REGISTERED, Provenance.REMOTE)
 
 
