@@ -27,7 +27,7 @@ from reference.contract import (
     RedirectionEcp,
     Verdict,
 )
-from reference.model import REDIRECTED, CreateRecord, Provenance, World, low64
+from reference.model import REDIRECTED, CreateRecord, Provenance, World
 
 from ._invariants import (
     CONFORMANT,
@@ -305,7 +305,7 @@ class Checker:
             else:
                 if prov is _P.REGISTERED and not sig_ok:
                     ex["SIG-1"] += 1
-                if self._confusable(r):
+                if r.identity is not None and world.id_shared(r.identity):
                     ex["SAFE-6"] += 1
                 if sig_ok:
                     ex["EFF-5"] += 1
@@ -330,19 +330,6 @@ class Checker:
             if r.pre.silo is not None:
                 tally.container_scans += 1
             self._judge_efficiency(r, sig_ok)
-
-    def _confusable(self, r: CreateRecord) -> bool:
-        """Another live identity shares this file's FileId or its low 64 bits."""
-        ident = r.identity
-        if ident is None:
-            return False
-        fid = ident.file_id
-        lo = low64(fid)
-        for la in self.world.layers:
-            for f in la.files.values():
-                if f is not ident and f.alive and (f.file_id == fid or low64(f.file_id) == lo):
-                    return True
-        return False
 
     def _unsafe_skip(self, r: CreateRecord, sig_ok: bool) -> None:
         prov = r.provenance

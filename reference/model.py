@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -293,6 +294,10 @@ class World:
         self.containers: list[Container] = []
         self._running_list: list[Container] = []
         self.host_files: list[FileObj] = []
+        #: How many live layer files carry each FileId, and each low 64 bits of one: the
+        #: collisions a wrongly keyed cache walks into (kept, so a lookup is O(1)).
+        self.layer_ids: Counter[bytes] = Counter()
+        self.layer_low64: Counter[bytes] = Counter()
         self.step = 0
         self._content_serial = 0
         self._layer_serial = 0
@@ -311,6 +316,10 @@ class World:
         adapter.start(self.services)
 
     # --- helpers ------------------------------------------------------------------------
+    def id_shared(self, f: FileObj) -> bool:
+        """Another live layer file has this file's FileId (any volume) or its low 64 bits."""
+        return self.layer_ids[f.file_id] > 1 or self.layer_low64[low64(f.file_id)] > 1
+
     def _content(self, origin: str, malware: bool = False, delay: int = 0) -> Content:
         self._content_serial += 1
         det = self.version + max(0, delay) if malware else None
@@ -376,6 +385,8 @@ class World:
             f = FileObj(vol.guid, fid, f"\\Layers\\{name}{p}",
                         self._content(f"{name}{p}", op.malware_file == i, op.delay))
             layer.files[p] = f
+            self.layer_ids[fid] += 1
+            self.layer_low64[low64(fid)] += 1
             self._change(f, ChangeKind.WRITE, None)
             self._host_open(f, Provenance.INSTALL, fail=op.fail_file == i, layer=layer)
 
@@ -408,6 +419,8 @@ class World:
             return
         for f in layer.files.values():
             f.alive = False
+            self.layer_ids[f.file_id] -= 1
+            self.layer_low64[low64(f.file_id)] -= 1
             self._change(f, ChangeKind.DELETE, None)
         layer.volume.free_dirs.append(layer.directory)
 
