@@ -108,13 +108,17 @@ class TestsLayerBit(_Mutant):
         return super().post_create(create)
 
 
-class FileIdOnlyKey(_Mutant):
-    """SAFE-6: keys its cache by FileId alone, forgetting the volume."""
+class _ShortKey(_Mutant):
+    """A local-layer cache under a key cut down from FileId + VolumeGuid by ``short``."""
+
+    @staticmethod
+    def short(ids: bytes) -> bytes:
+        raise NotImplementedError
 
     def post_create(self, create: PostCreate) -> Verdict:
         ecp = create.ecp
         if ecp is not None and ecp.acknowledged and ecp.complete and ecp.flags == LAYER:
-            if self._extra.get(ecp.file_id) == self._version:
+            if self._extra.get(self.short(ecp.ids)) == self._version:
                 return Verdict.SKIP
             self._pending[create.create_id] = ecp.ids
             return Verdict.SCAN
@@ -125,39 +129,27 @@ class FileIdOnlyKey(_Mutant):
             result.file_id + result.volume_guid)
         super().scan_completed(result)
         if key and result.outcome is ScanOutcome.CLEAN:
-            self._extra[key[:16]] = result.signature_version
+            self._extra[self.short(key)] = result.signature_version
 
     def file_changed(self, change: FileChange) -> None:
         super().file_changed(change)
-        self._extra.pop(change.file_id, None)
+        self._extra.pop(self.short(change.file_id + change.volume_guid), None)
 
 
-class TruncatedKey(_Mutant):
+class FileIdOnlyKey(_ShortKey):
+    """SAFE-6: keys its cache by FileId alone, forgetting the volume."""
+
+    @staticmethod
+    def short(ids: bytes) -> bytes:
+        return ids[:16]
+
+
+class TruncatedKey(_ShortKey):
     """SAFE-6: keeps only the low 64 bits of the FileId (an NTFS habit, wrong on ReFS)."""
 
     @staticmethod
-    def _short(key: bytes) -> bytes:
-        return key[:8] + key[16:]
-
-    def post_create(self, create: PostCreate) -> Verdict:
-        ecp = create.ecp
-        if ecp is not None and ecp.acknowledged and ecp.complete and ecp.flags == LAYER:
-            if self._extra.get(self._short(ecp.ids)) == self._version:
-                return Verdict.SKIP
-            self._pending[create.create_id] = ecp.ids
-            return Verdict.SCAN
-        return super().post_create(create)
-
-    def scan_completed(self, result: ScanResult) -> None:
-        key = self._pending.get(result.create_id) if result.create_id is not None else (
-            result.file_id + result.volume_guid)
-        super().scan_completed(result)
-        if key and result.outcome is ScanOutcome.CLEAN:
-            self._extra[self._short(key)] = result.signature_version
-
-    def file_changed(self, change: FileChange) -> None:
-        super().file_changed(change)
-        self._extra.pop(change.file_id[:8] + change.volume_guid, None)
+    def short(ids: bytes) -> bytes:
+        return ids[:8] + ids[16:]
 
 
 class ContainerSideKey(_Mutant):
