@@ -71,7 +71,8 @@ class ReferenceAdapter(BaseAdapter):
         self._cache: dict[bytes, int] = {}
         #: Identities a scan found infected: never skipped, whatever the flags say.
         self._infected: set[bytes] = set()
-        #: create_id -> backing identity of an on-access scan in flight.
+        #: create_id -> backing identity of an on-access scan in flight (``b""`` once the
+        #: file changed under it: the result then says nothing about the new content).
         self._pending: dict[int, bytes] = {}
         self._version = 0
         self._trust_always = level == "conformant"
@@ -142,6 +143,12 @@ class ReferenceAdapter(BaseAdapter):
         key = change.file_id + change.volume_guid
         self._cache.pop(key, None)
         self._infected.discard(key)
+        pending = self._pending
+        if pending and key in pending.values():
+            # Written while its scan is in flight: the result will cover the old content.
+            for create_id, k in pending.items():
+                if k == key:
+                    pending[create_id] = b""
 
     def signature_updated(self, version: int) -> bool:
         self._version = version

@@ -12,6 +12,7 @@ this module never leave it.
 from __future__ import annotations
 
 import enum
+import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -35,6 +36,9 @@ from .contract import (
     ScanResult,
     Verdict,
 )
+
+_VALID_LAYER_ECP = frozenset({Flags.SERVICED_FROM_LAYER,
+                              Flags.SERVICED_FROM_LAYER | Flags.SERVICED_FROM_REGISTERED_LAYER})
 
 LAYER = Flags.SERVICED_FROM_LAYER
 SCRATCH = Flags.SERVICED_FROM_SCRATCH
@@ -250,10 +254,33 @@ class CreateRecord:
     cow_from_layer: bool = False
     #: Scratch entry copied on write from a placeholder (hostile fuzz may echo these ids).
     old_backing: FileObj | None = None
+    #: The identity SAFE-11 judges a SKIP by: the backing ids for a layer open, the opened
+    #: file's own ids otherwise, None for a remote-layer open (it carries no identity).
+    finding_key: bytes | None = None
 
     @property
     def covered(self) -> bool:
         return self.version in self.content.clean
+
+
+@dataclass(slots=True, eq=False)
+class Scan:
+    """An on-access scan: its truth is settled, and its result delivered, by ``deliver``."""
+
+    create_id: int
+    volume: bytes
+    file_id: bytes
+    version: int
+    content: Content
+    fail: bool
+    #: The file the scan truly concerns (the backing file of a placeholder).
+    identity: FileObj
+    #: Where a finding is recorded: the backing ids if the ECP named them truly and
+    #: validly, the opened file's own ids otherwise (what the adapter could attribute).
+    finding: bytes
+    prov: Provenance
+    #: The ECP claimed ids other than those of the file scanned (a hostile decoy).
+    claimed: bool
 
 
 @dataclass(slots=True)
@@ -280,6 +307,8 @@ class World:
         setup: O.Setup,
         adapter: Adapter,
         on_create: Callable[[CreateRecord], None] | None = None,
+        *,
+        spoil: tuple[bytes, bool] | None = None,
     ) -> None:
         self.setup = setup
         self.profile = setup.profile
@@ -310,6 +339,14 @@ class World:
         #: Last completed proactive scan saw a signature update land mid-scan.
         self.completed_across_update = False
         self.last_clean: FileObj | None = None
+        #: (identity key, content serial) of every finding of this product (SAFE-11).
+        self.findings: set[tuple[bytes, int]] = set()
+        #: Diagnosis probes only: ``(key, others)`` turns every clean result about the file
+        #: with ``key`` (or, with ``others``, about every other file) into ERROR, to see
+        #: whether a SKIP rested on that file's own scans or on another's.
+        self.spoil = spoil
+        #: Exercise counts the model itself observes (the checker drains it after each op).
+        self.ex: Counter[str] = Counter()
         self.services = Services(self)
         self.services.registry[LAYER_ROOT_LOCATIONS_KEY] = "C:\\ProgramData\\Layers"
         self.scans = 0
@@ -336,6 +373,18 @@ class World:
 
     def remote_layers(self) -> list[Layer]:
         return [la for la in self.layers if la.remote]
+
+    def found_infected(self, key: bytes | None, content: Content) -> bool:
+        """A scan of this product found ``content`` infected as the file with ``key``."""
+        return key is not None and (key, content.cid) in self.findings
+
+    def _result(self, result: ScanResult, key: bytes) -> ScanResult:
+        spoil = self.spoil
+        if spoil is not None and (key != spoil[0]) is spoil[1] and (
+                result.outcome is ScanOutcome.CLEAN):
+            return ScanResult(result.create_id, result.volume_guid, result.file_id,
+                              result.signature_version, ScanOutcome.ERROR, result.origin)
+        return result
 
     def _scan(self, content: Content, version: int, fail: bool) -> ScanOutcome:
         self.scans += 1
@@ -365,13 +414,17 @@ class World:
 
     def _op_install_layer(self, op: O.InstallLayer) -> None:
         self._layer_serial += 1
-        n = max(1, op.files)
+        n = max(1, min(op.files, O.MAX_BULK))
         name = f"L{self._layer_serial}"
         paths = [O.layer_path(i) for i in range(n)]
+        every = op.malware_every
+
+        def malware(i: int) -> bool:
+            return op.malware_file == i or (every > 0 and (i + 1) % every == 0)
+
         if op.remote:
             files = {
-                p: FileObj(ZERO_ID, ZERO_ID, p, self._content(
-                    f"{name}{p}", op.malware_file == i, op.delay))
+                p: FileObj(ZERO_ID, ZERO_ID, p, self._content(f"{name}{p}", malware(i), op.delay))
                 for i, p in enumerate(paths)
             }
             self.layers.append(Layer(self._layer_serial, True, op.registered, None,
@@ -383,7 +436,7 @@ class World:
         self.layers.append(layer)
         for i, (p, fid) in enumerate(zip(paths, ids, strict=True)):
             f = FileObj(vol.guid, fid, f"\\Layers\\{name}{p}",
-                        self._content(f"{name}{p}", op.malware_file == i, op.delay))
+                        self._content(f"{name}{p}", malware(i), op.delay))
             layer.files[p] = f
             self.layer_ids[fid] += 1
             self.layer_low64[low64(fid)] += 1
@@ -444,6 +497,11 @@ class World:
         self.containers.append(c)
         self._running_list.append(c)
 
+    def _op_start_containers(self, op: O.StartContainers) -> None:
+        one = O.StartContainer(op.layers, op.hyperv)
+        for _ in range(max(1, min(op.count, O.MAX_BULK))):
+            self._op_start_container(one)
+
     def _op_stop_container(self, op: O.StopContainer) -> None:
         c = self._running(op.container)
         if c is not None:
@@ -482,8 +540,72 @@ class World:
             return
         self._container_open(c, e, op.fail, op.update_mid_scan, op.fuzz)
 
+    def _op_open_many(self, op: O.OpenMany) -> None:
+        c = self._running(op.container)
+        if c is None:
+            return
+        first = max(0, op.first)
+        for i in range(first, first + max(1, min(op.count, O.MAX_BULK))):
+            e = self._entry(c, O.layer_path(i))
+            if e is None:
+                if c.backing_for(O.layer_path(i)) is None:
+                    break  # past the last layer file
+                continue  # deleted in this container
+            self._container_open(c, e, False, False, 0)
+
+    def _op_concurrent_opens(self, op: O.ConcurrentOpens) -> None:
+        in_flight: list[Scan] = []
+        opened: list[tuple[Container, Entry]] = []
+        for i, file in enumerate(op.files[:O.MAX_IN_FLIGHT]):
+            c = self._running(op.containers[i % len(op.containers)] if op.containers else 0)
+            if c is None:
+                return
+            e = self._entry(c, O.container_path(file))
+            if e is None:
+                continue
+            opened.append((c, e))
+            self._container_open(c, e, i == op.fail, False, 0, defer=in_flight)
+        if op.write >= 0 and opened:
+            c, e = opened[op.write % len(opened)]
+            self._write_in_flight(c, e, op.host_write, op.malware)
+        version = self.version
+        sweep = self._layer_files() if op.proactive else []
+        if op.update:
+            # The engine is busy: a proactive scan the update asks for is aborted at once.
+            self._update(abort_after=0)
+        items: list[Scan | FileObj] = []
+        if op.order == 0:
+            ours: list[Scan | FileObj] = list(reversed(in_flight))
+            theirs: list[Scan | FileObj] = list(sweep)
+            while ours or theirs:
+                items += [x.pop(0) for x in (ours, theirs) if x]
+        else:
+            items = [*in_flight, *sweep]
+            random.Random(op.order).shuffle(items)
+        overlap = len(items) > 1
+        for item in items:
+            if isinstance(item, Scan):
+                if overlap:
+                    self.ex["SAFE-14"] += 1
+                self.deliver(item)
+            else:
+                self._sweep_file(item, version, False)
+        if op.proactive:
+            self._proactive_done(version, op.update)
+
+    def _write_in_flight(self, c: Container, e: Entry, host: bool, malware: bool) -> None:
+        """A write that lands while the file's scan is in flight: its result goes stale."""
+        layer = e.backing_layer
+        if e.kind is EntryKind.PLACEHOLDER and host and layer is not None and not layer.remote:
+            f = e.backing
+            assert f is not None
+            f.replace(self._content(f"tampered {layer.name} {f.path}", malware, 0))
+            self._change(f, ChangeKind.WRITE, None)
+        else:
+            self._write_entry(c, e, malware, 0, None if host else c.silo)
+
     def _container_open(self, c: Container, e: Entry, fail: bool, mid: bool,
-                        fuzz: int) -> None:
+                        fuzz: int, defer: list[Scan] | None = None) -> None:
         f = e.file
         backing = e.backing
         if e.kind is EntryKind.PLACEHOLDER:
@@ -511,7 +633,7 @@ class World:
         self._create(
             c.guid, f.path, c.silo, f, prov, content, identity, c, layer,
             handled=True, flags=flags, ids=ids, fail=fail, mid=mid, fuzz=fuzz,
-            cow=e.cow_from_layer, old_backing=e.old_backing,
+            cow=e.cow_from_layer, old_backing=e.old_backing, defer=defer,
         )
 
     def _op_write(self, op: O.WriteFile) -> None:
@@ -648,6 +770,11 @@ class World:
     def _op_signature_update(self, op: O.SignatureUpdate) -> None:
         self._update(op.abort_after)
 
+    def _op_signature_updates(self, op: O.SignatureUpdates) -> None:
+        n = max(1, min(op.count, O.MAX_BULK))
+        for i in range(n):
+            self._update(op.abort_after if i == n - 1 else 0)
+
     def _update(self, abort_after: int = -1) -> None:
         self.version += 1
         if self.adapter.signature_updated(self.version):
@@ -656,9 +783,12 @@ class World:
     def _op_proactive_scan(self, op: O.ProactiveScan) -> None:
         self._proactive(op.abort_after, op.update_midway, op.fail_file)
 
+    def _layer_files(self) -> list[FileObj]:
+        return [f for la in self.local_layers() for f in la.files.values()]
+
     def _proactive(self, abort_after: int, update_midway: bool, fail_file: int) -> None:
         version = self.version
-        files = [f for la in self.local_layers() for f in la.files.values()]
+        files = self._layer_files()
         stop = len(files) if abort_after < 0 else min(abort_after, len(files))
         aborted = 0 <= abort_after < len(files)
         midway = len(files) // 2
@@ -667,23 +797,33 @@ class World:
             if update_midway and i == midway:
                 updated = True
                 self._update()
-            outcome = self._scan(f.content, version, i == fail_file)
-            if outcome is ScanOutcome.CLEAN:
-                self.last_clean = f
-            self.adapter.scan_completed(ScanResult(None, f.volume_guid, f.file_id, version,
-                                                   outcome, ScanOrigin.PROACTIVE))
+            self._sweep_file(f, version, i == fail_file)
         if update_midway and not updated:
             self._update()
         if aborted:
             self.aborted_at = version
             self.adapter.proactive_scan_aborted(version)
         else:
-            # A nested scan (asked for by the mid-scan update) may have completed under a
-            # newer version already: the newest completion is what counts.
-            if self.last_completed is None or version >= self.last_completed:
-                self.last_completed = version
-                self.completed_across_update = update_midway
-            self.adapter.proactive_scan_completed(version)
+            self._proactive_done(version, update_midway)
+
+    def _sweep_file(self, f: FileObj, version: int, fail: bool) -> None:
+        """One file of a proactive scan: scanned now, its result delivered at once."""
+        outcome = self._scan(f.content, version, fail)
+        key = f.key
+        if outcome is ScanOutcome.CLEAN:
+            self.last_clean = f
+        elif outcome is ScanOutcome.INFECTED:
+            self.findings.add((key, f.content.cid))
+        self.adapter.scan_completed(self._result(ScanResult(
+            None, f.volume_guid, f.file_id, version, outcome, ScanOrigin.PROACTIVE), key))
+
+    def _proactive_done(self, version: int, update_midway: bool) -> None:
+        # A nested scan (asked for by the mid-scan update) may have completed under a
+        # newer version already: the newest completion is what counts.
+        if self.last_completed is None or version >= self.last_completed:
+            self.last_completed = version
+            self.completed_across_update = update_midway
+        self.adapter.proactive_scan_completed(version)
 
     # --- the create path ------------------------------------------------------------
     def _create(
@@ -706,6 +846,7 @@ class World:
         fuzz: int = 0,
         cow: bool = False,
         old_backing: FileObj | None = None,
+        defer: list[Scan] | None = None,
     ) -> None:
         self._create_id += 1
         cid = self._create_id
@@ -717,22 +858,45 @@ class World:
         post = PostCreate(cid, volume, path, silo, opened.file_id, ecp)
         verdict = self.adapter.post_create(post)
         version = self.version
+        layer_open = prov is Provenance.LAYER or prov is Provenance.REGISTERED
         if self.on_create is not None:
+            finding_key = None if prov is Provenance.REMOTE else (
+                identity.key if layer_open and identity is not None else opened.key)
             self.on_create(CreateRecord(
                 self.step, pre, request, post, prov, content, identity, container, layer,
-                verdict, version, cow, old_backing))
+                verdict, version, cow, old_backing, finding_key))
         if verdict is not Verdict.SCAN:
             return
-        outcome = self._scan(content, version, fail)
-        if outcome is ScanOutcome.CLEAN and prov in (Provenance.INSTALL, Provenance.LAYER,
-                                                      Provenance.REGISTERED):
-            self.last_clean = identity
+        scanned = identity if identity is not None else opened
+        truly = (layer_open and ecp is not None and ecp.acknowledged and ecp.complete
+                 and ecp.flags in _VALID_LAYER_ECP and ecp.ids == scanned.key)
+        claimed = (ecp is not None and ecp.acknowledged and ecp.complete
+                   and ecp.file_id != ZERO_ID and ecp.ids != scanned.key)
+        scan = Scan(cid, volume, opened.file_id, version, content, fail, scanned,
+                    scanned.key if truly else opened.key, prov, claimed)
+        if defer is not None:
+            defer.append(scan)
+            return
         if mid:
             # The update lands while the engine is busy: a proactive scan it asks for
             # starts and is aborted at once, so the late result is what the adapter has.
             self._update(abort_after=0)
-        self.adapter.scan_completed(ScanResult(cid, volume, opened.file_id, version, outcome,
-                                               ScanOrigin.ON_ACCESS))
+        self.deliver(scan)
+
+    def deliver(self, scan: Scan) -> None:
+        """Settle an on-access scan's truth and hand its result to the adapter. The scan
+        covered the content as it was at the create, whatever was written since."""
+        outcome = self._scan(scan.content, scan.version, scan.fail)
+        if outcome is ScanOutcome.CLEAN:
+            if scan.prov in (Provenance.INSTALL, Provenance.LAYER, Provenance.REGISTERED):
+                self.last_clean = scan.identity
+        elif outcome is ScanOutcome.INFECTED:
+            self.findings.add((scan.finding, scan.content.cid))
+        if scan.claimed:
+            self.ex["SAFE-14"] += 1
+        self.adapter.scan_completed(self._result(ScanResult(
+            scan.create_id, scan.volume, scan.file_id, scan.version, outcome,
+            ScanOrigin.ON_ACCESS), scan.identity.key))
 
     def _fill_ecp(self, request: EcpRequest, handled: bool, flags: int,
                   ids: FileObj | None, fuzz: int, old: FileObj | None) -> RedirectionEcp:
@@ -807,11 +971,13 @@ def describe_op(world: World, op: O.Op) -> str:
         extra = ""
         if op.malware_file >= 0:
             extra += f", file {op.malware_file} malware from v{world.version + op.delay}"
+        if op.malware_every > 0:
+            extra += f", every {op.malware_every}th file malware from v{world.version + op.delay}"
         if op.fail_file >= 0:
             extra += f", install scan of file {op.fail_file} fails"
         reg = "registered " if op.registered else ""
         return (f"install {reg}{'remote ' if op.remote else 'local '}layer "
-                f"L{world._layer_serial + 1} ({max(1, op.files)} files) "
+                f"L{world._layer_serial + 1} ({max(1, min(op.files, O.MAX_BULK))} files) "
                 f"on {where}{extra}")
     if isinstance(op, (O.RegisterLayer, O.UnregisterLayer, O.UninstallLayer)):
         return f"{k.replace('_layer', '')} layer {lay(op.layer)}"
@@ -823,8 +989,22 @@ def describe_op(world: World, op: O.Op) -> str:
         chain = [lay(i, pool) for i in op.layers[:4] or (0,)]
         return (f"start {'Hyper-V' if op.hyperv else 'process-isolated'} container "
                 f"C{world._container_serial + 1} on [{', '.join(dict.fromkeys(chain))}]")
+    if isinstance(op, O.StartContainers):
+        pool = world.remote_layers() if op.hyperv else world.local_layers()
+        chain = [lay(i, pool) for i in op.layers[:4] or (0,)]
+        n = max(1, min(op.count, O.MAX_BULK))
+        first = world._container_serial + 1
+        return (f"start {n} {'Hyper-V' if op.hyperv else 'process-isolated'} containers "
+                f"C{first}..C{first + n - 1} on [{', '.join(dict.fromkeys(chain))}]")
     if isinstance(op, O.StopContainer):
         return f"stop container {cont(op.container)} (its volume stays mounted)"
+    if isinstance(op, O.OpenMany):
+        first = max(0, op.first)
+        n = max(1, min(op.count, O.MAX_BULK))
+        return (f"{cont(op.container)} opens {O.layer_path(first)} .. "
+                f"{O.layer_path(first + n - 1)} one after another")
+    if isinstance(op, O.ConcurrentOpens):
+        return describe_concurrent(world, op, cont)
     if isinstance(op, O.OpenFile):
         extra = (" (scan fails)" if op.fail else "") + (
             " (signature update lands mid-scan)" if op.update_mid_scan else "")
@@ -856,6 +1036,9 @@ def describe_op(world: World, op: O.Op) -> str:
                 f"{cont(op.container, False)}{mal(op)}")
     if isinstance(op, O.SignatureUpdate):
         return f"signature update to v{world.version + 1}"
+    if isinstance(op, O.SignatureUpdates):
+        n = max(1, min(op.count, O.MAX_BULK))
+        return f"{n} signature updates, v{world.version + 1} .. v{world.version + n}"
     if isinstance(op, O.ProactiveScan):
         parts = [f"proactive scan under v{world.version}"]
         if op.abort_after >= 0:
@@ -864,3 +1047,23 @@ def describe_op(world: World, op: O.Op) -> str:
             parts.append(f"signature update to v{world.version + 1} lands mid-scan")
         return ", ".join(parts)
     return k
+
+
+def describe_concurrent(world: World, op: O.ConcurrentOpens,
+                        cont: Callable[[int], str]) -> str:
+    files = op.files[:O.MAX_IN_FLIGHT]
+    opens = [f"{cont(op.containers[i % len(op.containers)] if op.containers else 0)} opens "
+             f"{O.container_path(f)}{' (scan fails)' if i == op.fail else ''}"
+             for i, f in enumerate(files)]
+    parts = [f"at once: {'; '.join(opens)}"]
+    if op.write >= 0 and files:
+        who = "the host" if op.host_write else "the container"
+        parts.append(f"{who} writes {O.container_path(files[op.write % len(files)])} while its "
+                     f"scan is in flight{' (malware)' if op.malware else ''}")
+    if op.proactive:
+        parts.append(f"a proactive scan under v{world.version} runs alongside")
+    if op.update:
+        parts.append(f"signature update to v{world.version + 1} lands mid-scan")
+    order = "in reverse order" if op.order == 0 else f"in shuffled order #{op.order}"
+    parts.append(f"results arrive {order}")
+    return ", ".join(parts)

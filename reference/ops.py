@@ -14,8 +14,12 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-#: The most files a generated layer has (installs themselves take any count).
+#: The most files a generated layer has in ordinary fragments (bulk installs take more).
 MAX_LAYER_FILES = 6
+#: Bounds on bulk operations, so a hand-written trace cannot ask for a runaway example.
+MAX_BULK = 1_000_000
+#: The most opens one ``concurrent_opens`` puts in flight at once.
+MAX_IN_FLIGHT = 8
 
 PROFILES = ("wcifs", "no-registered-flag", "hostile")
 FILESYSTEMS = ("NTFS", "ReFS")
@@ -91,6 +95,8 @@ class InstallLayer(Op):
     delay: int = 0
     #: Index of a file whose install-time scan ends in ERROR (-1: none).
     fail_file: int = -1
+    #: Every ``malware_every``-th file is malicious too (0: none), for dozens of detections.
+    malware_every: int = 0
 
 
 @_op("register_layer")
@@ -131,6 +137,16 @@ class StartContainer(Op):
     hyperv: bool = False
 
 
+@_op("start_containers")
+@dataclass(frozen=True, slots=True)
+class StartContainers(Op):
+    """``count`` containers started on the same chain: hundreds of silos cheaply."""
+
+    count: int = 2
+    layers: tuple[int, ...] = (0,)
+    hyperv: bool = False
+
+
 @_op("stop_container")
 @dataclass(frozen=True, slots=True)
 class StopContainer(Op):
@@ -151,6 +167,42 @@ class OpenFile(Op):
     update_mid_scan: bool = False
     #: Hostile-profile ECP mutation selector (ignored in other profiles).
     fuzz: int = 0
+
+
+@_op("open_many")
+@dataclass(frozen=True, slots=True)
+class OpenMany(Op):
+    """A container opens layer files ``first`` .. ``first + count - 1`` one after another."""
+
+    container: int = 0
+    first: int = 0
+    count: int = 2
+
+
+@_op("concurrent_opens")
+@dataclass(frozen=True, slots=True)
+class ConcurrentOpens(Op):
+    """Creates on several threads (SPEC §3 Concurrency): every open completes before any
+    scan result arrives, and the results arrive in another order. Open ``i`` is of file
+    ``files[i]`` in container ``containers[i % len(containers)]``."""
+
+    containers: tuple[int, ...] = (0,)
+    files: tuple[int, ...] = (0, 1)
+    #: Delivery order of the results: 0 reverses them, k > 0 shuffles them with seed k.
+    order: int = 0
+    #: Index of the open whose scan ends in ERROR (-1: none).
+    fail: int = -1
+    #: Index of the open whose file is written while its scan is in flight (-1: none).
+    write: int = -1
+    #: That write comes from the host: a layer file tampered with on its host volume, or a
+    #: non-container write to the container's volume.
+    host_write: bool = False
+    #: The write brings malware detectable under the current version.
+    malware: bool = False
+    #: A signature update lands while the scans are in flight.
+    update: bool = False
+    #: A proactive scan runs alongside; its results interleave with the on-access ones.
+    proactive: bool = False
 
 
 @_op("write")
@@ -262,6 +314,17 @@ class VolumeWrite(Op):
 @dataclass(frozen=True, slots=True)
 class SignatureUpdate(Op):
     #: If the adapter asks for a proactive scan: abort it after this many files (-1: none).
+    abort_after: int = -1
+
+
+@_op("signature_updates")
+@dataclass(frozen=True, slots=True)
+class SignatureUpdates(Op):
+    """A run of ``count`` signature updates (months of a host's life). A proactive scan
+    asked for by any but the last is aborted at once: the next update lands before it
+    gets anywhere."""
+
+    count: int = 2
     abort_after: int = -1
 
 
