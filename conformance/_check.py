@@ -8,6 +8,8 @@ once, the others (signature-current, efficiency, warnings) are recorded and the 
 
 from __future__ import annotations
 
+import hashlib
+import re
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -22,12 +24,14 @@ from reference.contract import (
     VALID_FLAG_COMBINATIONS,
     ZERO_ID,
     EcpRequest,
+    FileChange,
     PostCreate,
     PreCreate,
     RedirectionEcp,
+    ScanResult,
     Verdict,
 )
-from reference.model import REDIRECTED, CreateRecord, Provenance, World
+from reference.model import REDIRECTED, CreateRecord, FileObj, Provenance, World
 
 from ._invariants import (
     CONFORMANT,
@@ -85,6 +89,8 @@ class Tally:
     """What a whole run accumulates over all its examples."""
 
     exercised: Counter[str] = field(default_factory=Counter)
+    #: (ID, operation kind, profile, scene) -> times exercised; sums to ``exercised``.
+    coverage: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
     #: (scope, ID) -> first occurrence. Scope is ``all`` or the shadow level for EFF-*.
     recorded: dict[tuple[str, str], Recorded] = field(default_factory=dict)
     examples: int = 0
@@ -93,6 +99,23 @@ class Tally:
     scans: int = 0
     #: SCAN verdicts in a container context (efficiency workloads).
     container_scans: int = 0
+
+
+_HIVE = re.compile(r"^(?:computer\\)?(?:hklm|hkey_local_machine|registry\\machine)(?=\\|$)")
+_FORBIDDEN = LAYER_ROOT_LOCATIONS_KEY.casefold()
+
+
+def registry_path(key: object) -> str:
+    """A registry path in one spelling: case folded, ``/`` as ``\\``, no empty
+    components, and ``HKEY_LOCAL_MACHINE`` or ``\\Registry\\Machine`` written ``hklm``."""
+    parts = [p for p in str(key).replace("/", "\\").casefold().split("\\") if p.strip()]
+    return _HIVE.sub("hklm", "\\".join(p.strip() for p in parts))
+
+
+def reads_layer_roots(key: object) -> bool:
+    """SAFE-12: ``key`` is LayerRootLocations, or a subkey or value beneath it."""
+    path = registry_path(key)
+    return path == _FORBIDDEN or path.startswith(_FORBIDDEN + "\\")
 
 
 class _GuardedServices:
@@ -105,8 +128,9 @@ class _GuardedServices:
 
     def read_registry(self, key: str) -> object | None:
         self.reads.append(str(key))
-        if str(key).casefold() == LAYER_ROOT_LOCATIONS_KEY.casefold():
+        if reads_layer_roots(key):
             self.forbidden = True
+            return None
         value: object | None = self._inner.read_registry(key)
         return value
 
@@ -131,7 +155,7 @@ class Lockstep:
         return violation("SAFE-13", f"{method} {what}", detail, self.checker.index)
 
     def _call(self, method: str, *args: Any) -> Any:
-        self.checker.tally.exercised["SAFE-13"] += 1
+        self.checker.ex["SAFE-13"] += 1
         try:
             result = getattr(self.vendor, method)(*args)
         except Exception as e:
@@ -143,15 +167,23 @@ class Lockstep:
                                 self.services.reads)}, self.checker.index)
         return result
 
+    def _handed(self, method: str, mine: Any, theirs: Any) -> None:
+        """SAFE-13: the adapter got a copy; it must come back as it went out."""
+        changed = _changes(mine, theirs)
+        if changed:
+            raise self._fault(method, f"changed what it was handed: {changed}")
+
     def start(self, services: Any) -> None:
         self.services = _GuardedServices(services)
-        self.checker.tally.exercised["SAFE-12"] += 1
+        self.checker.ex["SAFE-12"] += 1
         self._call("start", self.services)
         for s in self.shadows:
             s.start(services)
 
     def pre_create(self, pre: PreCreate) -> EcpRequest | None:
-        req = self._call("pre_create", pre)
+        mine = PreCreate(pre.create_id, pre.volume_guid, pre.path, pre.silo)
+        req = self._call("pre_create", mine)
+        self._handed("pre_create", mine, pre)
         if req is not None and not (type(req) is EcpRequest and type(req.size) is int
                                     and 0 <= req.size <= 0xFFFF):
             raise self._fault("pre_create", f"returned {req!r}, not an EcpRequest "
@@ -162,19 +194,29 @@ class Lockstep:
         return req
 
     def post_create(self, post: PostCreate) -> Verdict:
-        verdict = self._call("post_create", post)
+        ecp = post.ecp
+        mine = PostCreate(post.create_id, post.volume_guid, post.path, post.silo, post.file_id,
+                          None if ecp is None else RedirectionEcp(ecp.raw, ecp.acknowledged))
+        verdict = self._call("post_create", mine)
+        self._handed("post_create", mine, post)
         if type(verdict) is not Verdict:
             raise self._fault("post_create", f"returned {verdict!r}, not a Verdict")
         self.shadow_verdicts = [s.post_create(post) for s in self.shadows]
         return verdict  # type: ignore[no-any-return]
 
-    def scan_completed(self, result: Any) -> None:
-        self._call("scan_completed", result)
+    def scan_completed(self, result: ScanResult) -> None:
+        mine = ScanResult(result.create_id, result.volume_guid, result.file_id,
+                          result.signature_version, result.outcome, result.origin)
+        self._call("scan_completed", mine)
+        self._handed("scan_completed", mine, result)
         for s in self.shadows:
             s.scan_completed(result)
 
-    def file_changed(self, change: Any) -> None:
-        self._call("file_changed", change)
+    def file_changed(self, change: FileChange) -> None:
+        mine = FileChange(change.volume_guid, change.file_id, change.path, change.kind,
+                          change.silo)
+        self._call("file_changed", mine)
+        self._handed("file_changed", mine, change)
         for s in self.shadows:
             s.file_changed(change)
 
@@ -211,6 +253,8 @@ class Checker:
         self.probe_enabled = probe
         self.index = 0
         self.ops: Sequence[O.Op] = ()
+        #: Exercise counts of the operation in progress (drained into the tally per op).
+        self.ex: Counter[str] = Counter()
         try:
             vendor = factory()
         except Exception as e:
@@ -218,9 +262,13 @@ class Checker:
                             {"traceback": traceback.format_exc(limit=-6)}) from None
         self.lockstep = Lockstep(vendor, self)
         self.world = World(setup, self.lockstep, self.judge)
+        self.world.ex = self.ex
+        self._flush("start", "start")
 
-    def run(self, ops: Sequence[O.Op], describe: list[str] | None = None) -> None:
-        """Apply ``ops``; with ``describe``, append a readable line per step to it."""
+    def run(self, ops: Sequence[O.Op], describe: list[str] | None = None,
+            scenes: Sequence[str] | None = None) -> None:
+        """Apply ``ops``; with ``describe``, append a readable line per step to it.
+        ``scenes`` names the generator's scene each op belongs to (for coverage)."""
         self.ops = ops
         world = self.world
         self.tally.examples += 1
@@ -229,10 +277,25 @@ class Checker:
             if describe is not None:
                 describe.append(world.describe(op))
             world.apply(op)
+            if self.ex:
+                self._flush(op.kind, scenes[i] if scenes is not None else "replay")
         self.index = len(ops)
         self.tally.steps += len(ops)
         self.tally.scans += world.scans
         world.stop()
+        self._flush("stop", "stop")
+
+    def _flush(self, kind: str, scene: str) -> None:
+        ex = self.ex
+        if not ex:
+            return
+        coverage = self.tally.coverage
+        total = self.tally.exercised
+        profile = self.setup.profile
+        for inv, n in ex.items():
+            coverage[(inv, kind, profile, scene)] += n
+            total[inv] += n
+        ex.clear()
 
     # --- recording -----------------------------------------------------------------
     def _record(self, v: Violation, scope: str = "all") -> None:
@@ -243,7 +306,7 @@ class Checker:
 
     # --- pre-create: ECP hygiene ---------------------------------------------------------
     def judge_pre(self, pre: PreCreate, req: EcpRequest | None) -> None:
-        ex = self.tally.exercised
+        ex = self.ex
         if pre.silo is not None:
             ex["ECP-1"] += 1
             if req is None:
@@ -266,7 +329,7 @@ class Checker:
     def judge(self, r: CreateRecord) -> None:
         tally = self.tally
         tally.creates += 1
-        ex = tally.exercised
+        ex = self.ex
         world = self.world
         prov = r.provenance
         content = r.content
@@ -287,7 +350,7 @@ class Checker:
                 ex["SAFE-3"] += 1
         if r.pre.silo is None and r.container is not None:
             ex["SAFE-8"] += 1
-        if content.infected:
+        if world.found_infected(r.finding_key, content):
             ex["SAFE-11"] += 1
         if not covered:
             if content.errors:
@@ -333,7 +396,8 @@ class Checker:
 
     def _unsafe_skip(self, r: CreateRecord, sig_ok: bool) -> None:
         prov = r.provenance
-        if prov is _P.REMOTE or (prov is _P.REGISTERED and not r.content.infected):
+        if prov is _P.REMOTE or (prov is _P.REGISTERED and not self.world.found_infected(
+                r.finding_key, r.content)):
             if sig_ok:
                 return
             why = "no proactive scan has completed under the current version"
@@ -352,9 +416,12 @@ class Checker:
         raise self._violation(inv, r, summary)
 
     def _diagnose(self, r: CreateRecord) -> tuple[str, str]:
-        """The most specific ID for an unsafe SKIP (SPEC §6): what the adapter relied on
-        (ECP hygiene, a wrong key, a stale marker), then SAFE-11, then why the cache entry
-        was wrong (error, version, change), then the general rule."""
+        """The most specific ID for an unsafe SKIP (SPEC §6), in this order: ECP hygiene
+        (SAFE-4, SAFE-5), context (SAFE-8), the key (SAFE-6: probed with other ids, then
+        with this file's ids renamed everywhere), credit taken from another file's scan
+        (SAFE-14: probed with every other file's clean results spoiled), the scratch cases
+        (SAFE-2, SAFE-3), SAFE-11, then why the file's own entry was wrong (SAFE-10 error,
+        SAFE-7 version, SAFE-9 change), and the general rule SAFE-1 last."""
         prov = r.provenance
         ecp = r.post.ecp
         if ecp is not None and not ecp.acknowledged and (ecp.flags or ecp.ids != bytes(32)):
@@ -369,20 +436,39 @@ class Checker:
             return "SAFE-8", (f"skipped an ordinary (non-container) open on the volume of "
                               f"container {r.container.name} without a clean scan")
         keyed: str | None = ""
+        ident = r.identity
         if prov in (_P.LAYER, _P.REGISTERED, _P.SCRATCH) and ecp is not None:
             keyed = self._probe_key(r)
             if keyed:
                 return "SAFE-6", keyed
+            if keyed is not None and ident is not None and self._renamed_scans(r, ident):
+                return "SAFE-6", ("the skip held only for this file's exact ids and name: "
+                                  "with them renamed wherever the adapter saw them, it "
+                                  "scanned; its key confuses this file with another (a "
+                                  "folded, hashed, truncated or otherwise lossy key)")
+        if keyed is not None and ident is not None and self._credited_elsewhere(r, ident.key):
+            return "SAFE-14", ("the skip rested on another file's scan: with every clean "
+                               "result about other files turned to ERROR it scanned, and "
+                               "with this file's own turned to ERROR it still skipped; a "
+                               "result was credited to an open in flight, the previous "
+                               "file or the ids an ECP claimed, not to the file it named")
+        clean_before = ident is not None and any(r.version in p.clean for p in ident.past)
         if prov is _P.SCRATCH:
-            if r.cow_from_layer and keyed is not None:
+            if keyed is None:
+                return "SAFE-2", "skipped a scratch file without regard to which file it was"
+            if r.cow_from_layer and ident is not None and not any(
+                    r.version in p.clean for p in ident.past[1:]):
                 return "SAFE-3", ("skipped a file that was copied on write, on the strength of "
                                   "what was remembered about it while it was a placeholder")
+            if clean_before:
+                return "SAFE-9", ("skipped a scratch file whose earlier content was scanned "
+                                  "clean; it has been written since (the change was missed)")
             return "SAFE-2", "skipped a new or modified scratch file that was never scanned"
         if keyed is None and prov is _P.LAYER:
             return "SAFE-1", ("skipped without regard to the backing ids: the same answer "
                               "came for ids no scan ever named")
         # Root causes first; a known-infected file exposed for any other reason is SAFE-11.
-        if r.content.infected:
+        if self.world.found_infected(r.finding_key, r.content):
             return "SAFE-11", "a file this product found infected was skipped"
         content = r.content
         if content.errors:
@@ -391,13 +477,41 @@ class Checker:
             versions = ", ".join(f"v{v}" for v in sorted(content.clean))
             return "SAFE-7", (f"skipped content scanned clean only under {versions}; the "
                               f"current version is v{r.version}")
-        ident = r.identity
-        if ident is not None and any(r.version in p.clean for p in ident.past):
+        if clean_before:
             return "SAFE-9", ("skipped a file whose earlier content was scanned clean; it has "
                               "since been written, deleted or its id reused")
         return "SAFE-1", "skipped content that has no clean scan under the current version"
 
     # --- probing: which input did the skip depend on? -----------------------------------
+    def _renamed_scans(self, r: CreateRecord, ident: FileObj) -> bool:
+        """With this file's ids (and its name on its volume) replaced, everywhere the
+        adapter saw them, by ones no other file has, does the adapter scan? The renaming
+        is a bijection: a key that tells every file apart cannot notice it."""
+        if not self.probe_enabled or ident.file_id == ZERO_ID:
+            return False
+        old = ident.key
+        for salt in (b"1", b"2"):
+            digest = hashlib.sha256(salt + old).digest()
+            rename = _Rename(old, digest[:16] + old[16:], ident.volume_guid, ident.path,
+                             f"{ident.path}.{digest[16:20].hex()}")
+            if probe_verdict(self.factory, self.setup, self.ops[: self.index + 1],
+                             r.post.create_id, r.post, rename=rename) is Verdict.SCAN:
+                return True
+        return False
+
+    def _credited_elsewhere(self, r: CreateRecord, key: bytes) -> bool:
+        """Did the SKIP rest on another file's scan? It did if spoiling every other file's
+        clean results makes the adapter scan, while spoiling this file's own does not (a
+        table that merely grew, or an error cached clean, fails one of the two)."""
+        if not self.probe_enabled:
+            return False
+        ops = self.ops[: self.index + 1]
+        target = r.post.create_id
+        return (probe_verdict(self.factory, self.setup, ops, target, r.post,
+                              spoil=(key, True)) is Verdict.SCAN
+                and probe_verdict(self.factory, self.setup, ops, target, r.post,
+                                  spoil=(key, False)) is Verdict.SKIP)
+
     def _probe_key(self, r: CreateRecord) -> str | None:
         """Which part of the ids the skip depended on: a SAFE-6 reason, ``""`` when the key
         was complete, or None when the skip did not depend on any id at all."""
@@ -482,6 +596,56 @@ class _ProbeDone(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _Rename:
+    """One file's ``FileId + VolumeGuid`` and its path on its volume, and their stand-ins."""
+
+    old: bytes
+    new: bytes
+    volume: bytes
+    path: str
+    new_path: str
+
+
+class _Renamer:
+    """Shows an adapter the same history with one file renamed (ids and path): a
+    bijection, so an adapter that tells every file apart cannot notice."""
+
+    def __init__(self, vendor: Any, rename: _Rename) -> None:
+        self.vendor = vendor
+        self.r = rename
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.vendor, name)
+
+    def _id(self, volume: bytes, fid: bytes) -> bytes:
+        return self.r.new[:16] if fid + volume == self.r.old else fid
+
+    def _path(self, volume: bytes, path: str) -> str:
+        return self.r.new_path if volume == self.r.volume and path == self.r.path else path
+
+    def pre_create(self, pre: PreCreate) -> EcpRequest | None:
+        return self.vendor.pre_create(  # type: ignore[no-any-return]
+            replace(pre, path=self._path(pre.volume_guid, pre.path)))
+
+    def post_create(self, post: PostCreate) -> Verdict:
+        ecp = post.ecp
+        if ecp is not None and ecp.complete and ecp.ids == self.r.old:
+            ecp = RedirectionEcp(ecp.raw[:4] + self.r.new + ecp.raw[36:], ecp.acknowledged)
+        post = replace(post, file_id=self._id(post.volume_guid, post.file_id), ecp=ecp,
+                       path=self._path(post.volume_guid, post.path))
+        return self.vendor.post_create(post)  # type: ignore[no-any-return]
+
+    def scan_completed(self, result: ScanResult) -> None:
+        self.vendor.scan_completed(
+            replace(result, file_id=self._id(result.volume_guid, result.file_id)))
+
+    def file_changed(self, change: FileChange) -> None:
+        self.vendor.file_changed(
+            replace(change, file_id=self._id(change.volume_guid, change.file_id),
+                    path=self._path(change.volume_guid, change.path)))
+
+
 class _ProbeAdapter:
     """Forwards everything to a fresh vendor adapter, but answers one create counterfactually."""
 
@@ -505,10 +669,17 @@ class _ProbeAdapter:
 
 
 def probe_verdict(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
-                  target: int, post: PostCreate) -> Verdict | None:
+                  target: int, post: PostCreate, *, spoil: tuple[bytes, bool] | None = None,
+                  rename: _Rename | None = None) -> Verdict | None:
+    """Replay ``ops`` with a fresh adapter and return its answer to ``post`` in place of
+    create ``target``; ``spoil`` and ``rename`` change what the replay shows it (see
+    :class:`~reference.model.World` and :class:`_Renamer`)."""
     try:
-        adapter = _ProbeAdapter(factory(), target, post)
-        World(setup, adapter).run(ops)
+        vendor = factory()
+        if rename is not None:
+            vendor = _Renamer(vendor, rename)
+        adapter = _ProbeAdapter(vendor, target, post)
+        World(setup, adapter, spoil=spoil).run(ops)
     except _ProbeDone:
         return adapter.answer
     except Exception:
@@ -528,3 +699,17 @@ def _ecp_text(req: EcpRequest | None, ecp: RedirectionEcp | None) -> str:
     return (f"Size {ecp.size}, {'acknowledged' if ecp.acknowledged else 'NOT acknowledged'}, "
             f"flags {int(ecp.flags):#x}, FileId {ecp.file_id.hex()}, "
             f"VolumeGuid {ecp.volume_guid.hex()}, {len(ecp.raw)} bytes")
+
+
+def _changes(mine: Any, theirs: Any) -> str:
+    """What differs between the copy an adapter was handed and the suite's own record."""
+    out = []
+    for name in type(theirs).__slots__:
+        a, b = getattr(mine, name, None), getattr(theirs, name, None)
+        if isinstance(b, RedirectionEcp) and isinstance(a, RedirectionEcp):
+            inner = _changes(a, b)
+            if inner:
+                out.append(f"ecp: {inner}")
+        elif a != b or type(a) is not type(b):
+            out.append(f"{name} {b!r} -> {a!r}")
+    return "; ".join(out)

@@ -123,9 +123,13 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("replay", help="re-run a counterexample trace deterministically",
                        description="Replay a trace written by certify (traces/<ID>.json) "
-                       "against an adapter; exit 1 if its violation recurs, 0 if clean.")
+                       "against an adapter; exit 1 if its violation, or any violation at a "
+                       "required level, recurs; 0 otherwise.")
     r.add_argument("trace", type=Path, metavar="TRACE.json")
     r.add_argument("--adapter", required=True, metavar="SPEC", help=adapter_help)
+    r.add_argument("--require", type=_levels, default=["conformant"], metavar="LEVEL[,LEVEL...]",
+                   help="levels whose violations count against the replay (default: "
+                        "conformant; every level rests on it)")
     r.set_defaults(func=_replay)
 
     b = sub.add_parser("bench", help="benchmark the adapter's cache hot path (SPEC §9)")
@@ -509,14 +513,20 @@ def _replay(args: argparse.Namespace) -> int:
     judged = (f" (judged against the {scope} reference adapter, as when the trace was "
               "recorded)" if INVARIANTS[inv].level == OPTIMIZED and scope != "all" else "")
     recurs = main is not None
-    breaking = [v.id for v in shown if v.level != WARNING and v is not main]
+    required = {CONFORMANT, *args.require}
+    breaking = [v.id for v in shown if v.level in required and v is not main]
+    others = [v.id for v in shown if v.level not in required and v is not main
+              and v.level != WARNING]
     if recurs:
         also = f"; also {', '.join(breaking)}" if breaking else ""
         print(f"Result: {inv} recurs{judged}{also}.")
     elif breaking:
         print(f"Result: {inv} does not recur{judged}, but {', '.join(breaking)} did.")
     else:
-        extra = f" (warnings: {', '.join(v.id for v in shown)})" if shown else ""
+        warned = [v.id for v in shown if v.level == WARNING]
+        extra = "".join(f" ({what}: {', '.join(ids)})" for what, ids in (
+            (f"not at a required level ({', '.join(args.require)})", others),
+            ("warnings", warned)) if ids)
         print(f"Result: replays clean: {inv} does not recur{judged}{extra}.")
     return EXIT_NOT_MET if recurs or breaking else EXIT_OK
 

@@ -8,6 +8,7 @@ a minimal operation list that :func:`replay` reproduces without any Hypothesis d
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import platform
@@ -19,15 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import hypothesis
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import seed as hseed
+from hypothesis.errors import Flaky
 
 import strategies
 from reference import ops as O
 from reference.adapter import reference_factory
 from reference.contract import PROTOCOL_VERSION, AdapterInfo
 
-from ._check import SHADOW_LEVELS, Checker, Recorded, Tally, Violation
+from ._check import SHADOW_LEVELS, Checker, Recorded, Tally, Violation, violation
 from ._errors import AdapterStartError
 from ._invariants import (
     CONFORMANT,
@@ -42,6 +44,10 @@ from ._workloads import Workload, standard_workloads
 
 Progress = Callable[[str, int, int], None]
 TRACE_FORMAT = "wcifs-conformance-trace"
+#: 2: operations for concurrency and long histories (``concurrent_opens``,
+#: ``signature_updates``, ``start_containers``, ``open_many``, ``malware_every``), and
+#: ``nondeterministic``. Version 1 traces replay unchanged.
+TRACE_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,8 @@ class ViolationReport:
     setup: O.Setup
     ops: tuple[O.Op, ...]
     steps: list[str]
+    #: The failure did not recur on replay: the trace is the unshrunk example.
+    nondeterministic: bool = False
 
     @property
     def rule(self) -> str:
@@ -87,7 +95,7 @@ class ViolationReport:
     def trace(self, adapter_spec: str = "SPEC") -> dict[str, Any]:
         return {
             "format": TRACE_FORMAT,
-            "format_version": 1,
+            "format_version": TRACE_FORMAT_VERSION,
             "suite_version": __version__,
             "invariant": self.id,
             "rule": self.rule,
@@ -97,6 +105,7 @@ class ViolationReport:
             "setup": O.setup_to_json(self.setup),
             "ops": [O.op_to_json(op) for op in self.ops],
             "steps": self.steps,
+            "nondeterministic": self.nondeterministic,
             "replay": f"wcifs-conformance replay TRACE.json --adapter {adapter_spec}",
         }
 
@@ -146,6 +155,9 @@ class ConformanceResult:
     started: str
     finished: str
     versions: dict[str, str] = field(default_factory=dict)
+    #: ID -> {"operation" | "profile" | "scene": {name: times exercised}}; each dimension
+    #: sums to the invariant's ``exercised`` count.
+    coverage: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     @property
     def failed(self) -> list[str]:
@@ -201,8 +213,11 @@ def run_conformance(
     if fatal is not None and example is not None:
         notify("minimizing", tally.examples, 1)
         setup, ops = example
-        reports[("all", fatal.id)] = _minimized(factory, setup, ops[: fatal.step + 1],
-                                                fatal.id, "all", fatal)
+        if fatal.id == "SAFE-13" and fatal.detail.get("nondeterministic"):
+            reports[("all", fatal.id)] = _unshrunk(factory, setup, ops, fatal)
+        else:
+            reports[("all", fatal.id)] = _minimized(factory, setup, ops[: fatal.step + 1],
+                                                    fatal.id, "all", fatal)
     efficiency: list[WorkloadResult] = []
     if workloads:
         notify("workloads", tally.examples, len(reports) + len(tally.recorded))
@@ -253,7 +268,21 @@ def run_conformance(
         started=started.isoformat(timespec="seconds"),
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=versions(),
+        coverage=coverage_of(tally),
     )
+
+
+def coverage_of(tally: Tally) -> dict[str, dict[str, dict[str, int]]]:
+    """Per invariant, how often it was exercised per operation kind, profile and scene."""
+    out: dict[str, dict[str, dict[str, int]]] = {
+        i: {"operation": {}, "profile": {}, "scene": {}} for i in IDS}
+    for (inv, kind, profile, scene), n in sorted(tally.coverage.items()):
+        dims = out.get(inv)
+        if dims is None:
+            continue
+        for dim, name in (("operation", kind), ("profile", profile), ("scene", scene)):
+            dims[dim][name] = dims[dim].get(name, 0) + n
+    return out
 
 
 def versions() -> dict[str, str]:
@@ -297,34 +326,79 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
                     seed: int, tally: Tally, notify: Progress
                     ) -> tuple[Violation | None, tuple[O.Setup, list[O.Op]] | None]:
     holder: dict[str, tuple[O.Setup, list[O.Op]]] = {}
+    first: list[Violation] = []
 
     @settings(max_examples=max_examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
               verbosity=Verbosity.quiet, print_blob=False,
               # No explain phase: our own minimizer and the truth report say more.
-              phases=(Phase.explicit, Phase.generate, Phase.shrink))
+              phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink))
     @hseed(seed)
     @given(strategies.examples(max_fragments=prof.max_fragments))
-    def check(example: tuple[O.Setup, list[O.Op]]) -> None:
-        holder["last"] = example
+    def check(example: tuple[O.Setup, list[O.Op], list[str]]) -> None:
+        setup, ops, scenes = example
+        holder["last"] = (setup, ops)
         try:
-            Checker(factory, example[0], tally).run(example[1])
-        except Violation:
+            checker = Checker(factory, setup, tally)
+            checker.run(ops, scenes=scenes)
+        except Violation as v:
             if "failed" not in holder:
-                holder["failed"] = example
+                holder["failed"] = (setup, ops)
+                first.append(v)
                 notify("shrinking", tally.examples, 1)
             raise
         finally:
             if tally.examples % 25 == 0:
                 notify("shrinking" if "failed" in holder else "generating", tally.examples,
                        len(tally.recorded) + ("failed" in holder))
+        # Steer generation toward the long histories that break small fixed limits.
+        world = checker.world
+        # (Cheap dimensions only: bigger layers cost time in every later example.)
+        target(float(min(world.version, 600)), label="signature updates")
+        target(float(min(len(world.findings), 100)), label="detections")
 
     notify("generating", 0, 0)
     try:
         check()
     except Violation as v:
-        return v, holder.get("last")
+        found = holder.get("last")
+        if found is not None and _recurs(factory, found, v):
+            return v, found
+        return _nondeterministic(v, holder["failed"]), holder["failed"]
+    except Flaky:
+        # The failure did not recur while Hypothesis replayed it: the adapter's answers are
+        # not a function of the events it received.
+        return _nondeterministic(first[0], holder["failed"]), holder["failed"]
     return None, None
+
+
+def _recurs(factory: Callable[[], Any], example: tuple[O.Setup, list[O.Op]],
+            v: Violation) -> bool:
+    """The shrunk failure recurs on a fresh replay (twice, to be sure)."""
+    setup, ops = example
+    return all(reproduce(factory, setup, ops[: v.step + 1], v.id) is not None
+               for _ in range(2))
+
+
+def _nondeterministic(v: Violation, example: tuple[O.Setup, list[O.Op]]) -> Violation:
+    return violation(
+        "SAFE-13",
+        f"non-deterministic: {v.id} ({v.summary}) did not recur when the same events were "
+        "replayed to a fresh adapter; its answers depend on something besides its inputs "
+        "(state kept across adapters, time, randomness)",
+        {**v.detail, "nondeterministic": "yes", "first failure": f"{v.id}: {v.summary}"},
+        v.step)
+
+
+def _unshrunk(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
+              found: Violation) -> ViolationReport:
+    """A non-recurring failure's report: the example as it failed, described, unshrunk."""
+    steps: list[str] = []
+    with contextlib.suppress(Violation):
+        Checker(factory, setup, Tally(), probe=False).run(ops, steps)
+    steps += [str(op) for op in ops[len(steps):]]
+    return ViolationReport(found.id, found.level, "all", found.summary, found.detail, setup,
+                           tuple(ops), steps, nondeterministic=True)
 
 
 def reproduce(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], inv: str,
@@ -421,7 +495,7 @@ def _workload_scans(factory: Callable[[], Any], w: Workload, tally: Tally,
                     reports: dict[tuple[str, str], ViolationReport] | None) -> int | None:
     before = tally.container_scans
     try:
-        Checker(factory, w.setup, tally).run(w.ops)
+        Checker(factory, w.setup, tally).run(w.ops, scenes=[f"workload:{w.name}"] * len(w.ops))
     except Violation as v:
         if reports is not None and ("all", v.id) not in reports and not any(
                 s == "all" and INVARIANTS[i].level == CONFORMANT for s, i in reports):

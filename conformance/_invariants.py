@@ -51,11 +51,22 @@ _CATALOGUE = [
               "not count as completed"),
     Invariant("SAFE-11", CONFORMANT,
               "a file whose current content a scan of this product found infected is never "
-              "exposed by a SKIP, whatever its provenance"),
-    Invariant("SAFE-12", CONFORMANT, "the LayerRootLocations registry key is never read"),
+              "exposed by a SKIP, whatever its provenance (judged by the file's identity: its "
+              "backing ids for layer opens, its own ids otherwise; remote-layer opens carry no "
+              "identity and are exempt)"),
+    Invariant("SAFE-12", CONFORMANT,
+              "the LayerRootLocations registry key is never read, under any spelling (HKLM\\, "
+              "HKEY_LOCAL_MACHINE\\, \\Registry\\Machine\\, any case, extra separators, a "
+              "subkey or value beneath it)"),
     Invariant("SAFE-13", CONFORMANT,
-              "the adapter never raises, hangs or answers with an invalid value, on any input "
-              "(hostile profile included)"),
+              "the adapter never raises, hangs, crashes, answers with an invalid value or "
+              "changes what it was handed, on any input (hostile profile included); an adapter "
+              "whose answers are not a function of the events it received (a failure that does "
+              "not recur on replay) is reported here too, with the unshrunk trace"),
+    Invariant("SAFE-14", CONFORMANT,
+              "a scan result is credited only to the file it names and the signature version it "
+              "ran under: never to another open in flight, the previous file, or the ids an ECP "
+              "claimed"),
     Invariant("SIG-1", SIGNATURE_CURRENT,
               "registered-layer skips need a proactive scan completed under the current version"),
     Invariant("SIG-2", SIGNATURE_CURRENT,
