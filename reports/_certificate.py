@@ -27,7 +27,12 @@ if TYPE_CHECKING:
     from conformance._engine import ConformanceResult
 
 FORMAT = "wcifs-conformance-certificate"
-FORMAT_VERSION = 1
+#: 2 added ``coverage``; ``verify`` still accepts version 1 certificates (no coverage).
+FORMAT_VERSION = 2
+#: The first format version whose certificates record ``coverage``.
+COVERAGE_SINCE = 2
+#: The breakdowns of an invariant's ``exercised`` count, each summing to it.
+COVERAGE_DIMENSIONS = ("operation", "profile", "scene")
 SUITE_NAME = "wcifs-av-conformance"
 SCHEMA_FILE = "certificate.schema.json"
 #: What the efficiency workloads compare against (the engine runs them on this reference).
@@ -60,9 +65,83 @@ def levels_from(invariants: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
 
 
 def unexercised(invariants: Mapping[str, Mapping[str, Any]], levels: Sequence[str]) -> list[str]:
-    """IDs that the given levels rest on and that the run never exercised, in catalogue order."""
+    """IDs that the given levels rest on and that the run never exercised, in catalogue order.
+
+    An ID that ``invariants`` does not name at all is left out: a certificate written before
+    the catalogue gained it did not judge it (the schema requires every ID of the catalogue
+    from format version 2)."""
     wanted = {i for level in levels for i in level_invariants(level)}
-    return [i for i in IDS if i in wanted and int(invariants.get(i, {}).get("exercised", 0)) <= 0]
+    return [i for i in IDS if i in wanted and i in invariants
+            and int(invariants[i].get("exercised", 0)) <= 0]
+
+
+def _counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """Most exercised first, then by name, so the same run writes the same JSON."""
+    items = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    return dict(items)
+
+
+def coverage_of(result: ConformanceResult) -> dict[str, dict[str, dict[str, int]]]:
+    """Every invariant's breakdowns (SPEC §6 "exercised") by operation kind, platform profile
+    and scene; empty breakdowns where the result recorded none (older engines, hand-made
+    results)."""
+    recorded: Mapping[str, Mapping[str, Mapping[str, int]]] = (
+        getattr(result, "coverage", None) or {})
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for inv_id in result.invariants:
+        entry = recorded.get(inv_id) or {}
+        out[inv_id] = {dim: _counts(entry.get(dim) or {}) for dim in COVERAGE_DIMENSIONS}
+    return out
+
+
+def _positive(n: object) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0
+
+
+def _names(ids: Sequence[str], n: int = 3) -> str:
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def coverage_problems(invariants: Mapping[str, Mapping[str, Any]],
+                      coverage: object) -> list[str]:
+    """How ``coverage`` disagrees with the invariants' ``exercised`` counts: every invariant
+    needs an entry whose breakdowns each sum to its count, and one that was exercised at all
+    needs a non-empty operation breakdown."""
+    if not isinstance(coverage, Mapping):
+        return ["the certificate has no 'coverage' object"]
+    problems = [f"coverage names {i}, which is not among the invariants"
+                for i in coverage if i not in invariants]
+    exercised = [i for i, r in invariants.items() if _positive(r.get("exercised"))]
+    if exercised and not any(isinstance(e, Mapping) and any(e.get(d) for d in COVERAGE_DIMENSIONS)
+                             for e in coverage.values()):
+        were = "invariants were" if len(exercised) > 1 else "invariant was"
+        return [*problems, f"every breakdown is empty, but {len(exercised)} {were} exercised "
+                f"({_names(exercised)}): the run recorded no coverage"]
+    for inv_id, r in invariants.items():
+        n = r.get("exercised")
+        entry = coverage.get(inv_id)
+        if not isinstance(entry, Mapping):
+            problems.append(f"{inv_id} has no coverage entry")
+            continue
+        if not isinstance(n, int) or isinstance(n, bool):
+            problems.append(f"{inv_id} has no integer exercised count ({n!r})")
+            continue
+        if n > 0 and not entry.get("operation"):
+            problems.append(f"{inv_id} was exercised {n} times but its operation breakdown "
+                            "is empty")
+            continue
+        for dim in COVERAGE_DIMENSIONS:
+            counts = entry.get(dim)
+            if not isinstance(counts, Mapping) or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                    for v in counts.values()):
+                problems.append(f"{inv_id}'s {dim} breakdown is not a map of counts")
+                continue
+            total = sum(counts.values())
+            if total != n:
+                problems.append(f"{inv_id}'s {dim} breakdown sums to {total}, but it was "
+                                f"exercised {n} times")
+    return problems
 
 
 def build_certificate(
@@ -105,6 +184,7 @@ def build_certificate(
             "unexercised": missing,
         },
         "invariants": invariants,
+        "coverage": coverage_of(result),
         "suite": {
             "name": SUITE_NAME,
             "version": versions.get("suite", "unknown"),

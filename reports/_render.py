@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 
+from ._certificate import COVERAGE_DIMENSIONS
 from ._charts import (
     ADAPTER_COLOUR,
     REFERENCE_COLOUR,
@@ -31,6 +32,15 @@ LEVEL_TEXT = {
                          "after a proactive scan completed under the current signatures",
     "optimized": "conformant, and never scans where the reference adapter skips",
 }
+#: The platform profiles of SPEC §3, in the order the coverage table shows them; a profile a
+#: certificate names beyond these is shown after them. (``reports`` never imports the model,
+#: so this is the spec's list, not ``reference.ops.PROFILES``.)
+PLATFORM_PROFILES = ("wcifs", "no-registered-flag", "hostile")
+#: An exercised invariant with fewer exercises than this under a platform profile is thinly
+#: covered there.
+THIN = 10
+#: How many operation kinds and scenes a coverage row names before "+N more".
+_TOP = 3
 _GROUPS = (("conformant", "conformant: safety, ECP hygiene, robustness"),
            ("signature-current", "signature-current: the mitigated policy"),
            ("optimized", "optimized: no redundant scans"),
@@ -104,6 +114,80 @@ def _hot_path_view(bench: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"rows": rows, "chart": hot_path_chart(bars) if bars else None,
             "rest": list(_flatten("", rest)), "notes": notes,
             "names": (ours.get("name", "adapter"), ref.get("name", "reference"))}
+
+
+def _coverage(cert: Mapping[str, Any]) -> Mapping[str, Mapping[str, Mapping[str, int]]]:
+    """The certificate's coverage, or nothing when it records no breakdown at all (format
+    version 1, or a result that collected none)."""
+    coverage = cert.get("coverage")
+    if not isinstance(coverage, Mapping):
+        return {}
+    if not any(any(entry.get(dim) for dim in COVERAGE_DIMENSIONS)
+               for entry in coverage.values()):
+        return {}
+    return coverage
+
+
+def coverage_profiles(coverage: Mapping[str, Mapping[str, Mapping[str, int]]]) -> list[str]:
+    """The platform profiles of SPEC §3, then any other the coverage names."""
+    seen = {p for entry in coverage.values() for p in entry.get("profile", {})}
+    return [*PLATFORM_PROFILES, *sorted(seen - set(PLATFORM_PROFILES))]
+
+
+def thin_coverage(cert: Mapping[str, Any]) -> dict[str, list[tuple[str, int]]]:
+    """Exercised invariants with fewer than :data:`THIN` exercises under some platform
+    profile: ID -> [(profile, count)], in catalogue and profile order. Empty when the
+    certificate records no coverage."""
+    coverage = _coverage(cert)
+    if not coverage:
+        return {}
+    profiles = coverage_profiles(coverage)
+    out: dict[str, list[tuple[str, int]]] = {}
+    for inv_id, r in cert["invariants"].items():
+        if int(r["exercised"]) <= 0:
+            continue
+        counts = coverage.get(inv_id, {}).get("profile", {})
+        thin = [(p, int(counts.get(p, 0))) for p in profiles if int(counts.get(p, 0)) < THIN]
+        if thin:
+            out[inv_id] = thin
+    return out
+
+
+def _ranked(counts: Mapping[str, int]) -> dict[str, list[tuple[str, str]]]:
+    """The names with a count, most first: the top few, and the rest (behind "+N more";
+    a single one left over is shown too)."""
+    items = sorted(((k, int(v)) for k, v in counts.items() if int(v) > 0),
+                   key=lambda kv: (-kv[1], kv[0]))
+    named = [(k, _num(v)) for k, v in items]
+    top = _TOP if len(named) > _TOP + 1 else _TOP + 1
+    return {"top": named[:top], "rest": named[top:]}
+
+
+def _coverage_view(cert: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One row per invariant: exercised, a cell per platform profile (thin ones marked),
+    the top operation kinds and scenes."""
+    coverage = _coverage(cert)
+    if not coverage:
+        return None
+    profiles = coverage_profiles(coverage)
+    thin = thin_coverage(cert)
+    rows = []
+    for inv_id, r in cert["invariants"].items():
+        entry = coverage.get(inv_id, {})
+        n = int(r["exercised"])
+        by_profile = entry.get("profile", {})
+        cells = []
+        for p in profiles:
+            k = int(by_profile.get(p, 0))
+            mark = "" if n == 0 or k >= THIN else ("none" if k == 0 else "thin")
+            cells.append({"profile": p, "n": k, "text": _num(k) if n else "—", "mark": mark})
+        rows.append({"id": inv_id, "status": r["status"], "exercised": _num(n), "n": n,
+                     "profiles": cells, "thin": [p for p, _ in thin.get(inv_id, [])],
+                     "operations": _ranked(entry.get("operation", {})),
+                     "scenes": _ranked(entry.get("scene", {}))})
+    exercised = sum(1 for r in cert["invariants"].values() if int(r["exercised"]) > 0)
+    return {"profiles": profiles, "rows": rows, "thin": len(thin), "exercised": exercised,
+            "threshold": THIN}
 
 
 def _when(stamp: str) -> str:
@@ -185,6 +269,8 @@ def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: s
         workloads=workloads,
         efficiency_chart=efficiency_chart(cert["efficiency"]["workloads"]),
         exercised_chart=exercised_chart(invariants),
+        coverage=_coverage_view(cert),
+        coverage_recorded="coverage" in cert,
         hot_path_missing=bench.get("hot_path", True) is None,
         hot_path=_hot_path_view(bench),
         benchmark_rows=list(_flatten("", bench)),
@@ -228,6 +314,7 @@ def render_summary(cert: Mapping[str, Any], bundle_dir: str) -> str:
         lines += ["", f"⚠️ Not exercised, so the required levels cannot be certified: "
                   f"{', '.join(verdict['unexercised'])}. Run more examples "
                   "(`--profile certify`)."]
+    lines += _coverage_lines(cert)
     workloads = cert["efficiency"]["workloads"]
     if workloads:
         lines += ["", "<details><summary>Efficiency: scans per container</summary>", "",
@@ -238,6 +325,24 @@ def render_summary(cert: Mapping[str, Any], bundle_dir: str) -> str:
     lines += ["", f"Bundle: `{bundle_dir}` (certificate.html, certificate.json, junit.xml, "
               f"traces). Check it with `wcifs-conformance verify {bundle_dir}`.", ""]
     return "\n".join(lines)
+
+
+def _coverage_lines(cert: Mapping[str, Any]) -> list[str]:
+    """At most one line per thinly covered invariant, or one line saying there is none."""
+    if not _coverage(cert):
+        return ["", "Coverage: this certificate records no breakdown by profile, operation "
+                "or scene."]
+    thin = thin_coverage(cert)
+    profiles = ", ".join(coverage_profiles(cert["coverage"]))
+    if not thin:
+        return ["", f"Coverage: every exercised invariant was exercised at least {THIN} times "
+                f"under each platform profile ({profiles})."]
+    lines = [""]
+    for inv_id, cells in thin.items():
+        n = cert["invariants"][inv_id]["exercised"]
+        lines.append(f"- ⚠️ **{inv_id}**: < {THIN} exercises under "
+                     + ", ".join(f"{p} ({_num(k)})" for p, k in cells) + f"; {_num(n)} in all")
+    return lines
 
 
 def render_junit(cert: Mapping[str, Any], texts: Mapping[str, str]) -> str:

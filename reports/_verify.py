@@ -13,7 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from conformance._invariants import INVARIANTS, LEVELS
 
 from ._bundle import BENCHMARK, BUNDLE_FILES, CERTIFICATE, UNLISTED
-from ._certificate import levels_from, schema_errors, unexercised
+from ._certificate import (
+    COVERAGE_DIMENSIONS,
+    COVERAGE_SINCE,
+    coverage_problems,
+    levels_from,
+    schema_errors,
+    unexercised,
+)
 from ._manifest import MANIFEST, ManifestError, parse_manifest, sha256_file
 from ._signing import (
     PUBLIC_KEY,
@@ -268,6 +275,20 @@ class _Verifier:
                        f"{hypothesis.__version__}, so a fresh run may differ")
         return PASS, detail
 
+    def coverage(self) -> tuple[str, str]:
+        version = self.cert.get("format_version")
+        if isinstance(version, int) and not isinstance(version, bool) \
+                and version < COVERAGE_SINCE:
+            return SKIP, (f"a format_version {version} certificate records no coverage "
+                          f"(recorded from version {COVERAGE_SINCE})")
+        invariants = self._invariants()
+        problems = coverage_problems(invariants, self.cert.get("coverage"))
+        if problems:
+            return FAIL, _few(problems, 3)
+        exercised = sum(1 for r in invariants.values() if r.get("exercised"))
+        return PASS, (f"the {', '.join(COVERAGE_DIMENSIONS)} breakdowns of each invariant add "
+                      f"up to its exercised count ({exercised} of {len(invariants)} exercised)")
+
     def run(self) -> list[Check]:
         plan: list[tuple[str, Callable[[], tuple[str, str]]]] = [
             ("files present", self.files_present),
@@ -278,6 +299,8 @@ class _Verifier:
             ("invariant results consistent", self.counterexamples),
             ("every invariant of a claimed level exercised", self.exercised),
             ("suite and Hypothesis versions recorded", self.versions),
+            # New checks go last: the numbers of the ones above are public (README, CI logs).
+            ("coverage adds up to the exercised counts", self.coverage),
         ]
         checks = []
         for n, (name, check) in enumerate(plan, 1):

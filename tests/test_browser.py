@@ -3,6 +3,7 @@ its DOM carries the level badges and every invariant of the catalogue."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -66,6 +67,12 @@ class Elements(HTMLParser):
 
 def test_certificate_renders_its_badges_and_every_invariant(tmp_path: Path) -> None:
     result = run_conformance(load_adapter(FAULTY), "quick", seed=1, spec=FAULTY, max_examples=1)
+    if not result.coverage:  # an engine that records none: all under wcifs, so others are thin
+        result = dataclasses.replace(result, coverage={
+            i: {"operation": {"open": r.exercised} if r.exercised else {},
+                "profile": {"wcifs": r.exercised} if r.exercised else {},
+                "scene": {"single": r.exercised} if r.exercised else {}}
+            for i, r in result.invariants.items()})
     bundle = reports.write_bundle(result, tmp_path / "bundle")
     page = (bundle.path / "certificate.html").resolve()
 
@@ -95,3 +102,19 @@ def test_certificate_renders_its_badges_and_every_invariant(tmp_path: Path) -> N
     for w in bundle.certificate["efficiency"]["workloads"]:
         assert w["name"] in dom.text[f"workload-{w['name']}"]
     assert proc.stdout.count("<svg") >= 2
+
+    assert "coverage-table" in dom.by_id
+    coverage = bundle.certificate["coverage"]
+    for inv_id in IDS:
+        n = bundle.certificate["invariants"][inv_id]["exercised"]
+        text = dom.text[f"cov-{inv_id}"]
+        assert inv_id in text and f"{n:,}" in text
+        if n:
+            top = next(iter(coverage[inv_id]["operation"]))
+            assert top in text
+            profiles = coverage[inv_id]["profile"]
+            thin = [p for p in ("wcifs", "no-registered-flag", "hostile")
+                    if profiles.get(p, 0) < 10]
+            assert dom.by_id[f"cov-{inv_id}"]["data-thin"] == " ".join(thin)
+        else:
+            assert "not exercised" in text

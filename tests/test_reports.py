@@ -5,6 +5,7 @@ manifest and signature, and ``verify`` catching every kind of tampering by the r
 from __future__ import annotations
 
 import ast
+import dataclasses
 import itertools
 import json
 import shutil
@@ -22,7 +23,9 @@ import reports
 from conformance import ConformanceResult, load_adapter, run_conformance
 from conformance._cli import run
 from conformance._invariants import IDS, LEVELS
+from reference.adapter import reference_factory
 from reports._manifest import ManifestError, manifest_text
+from reports._render import PLATFORM_PROFILES, THIN, render_html, render_junit, render_summary
 
 GALLERY = Path(__file__).resolve().with_name("gallery.py")
 FAULTY = f"{GALLERY}:SkipsScratch"
@@ -31,7 +34,74 @@ REPORT_FILES = ("certificate.json", "certificate.html", "summary.md", "junit.xml
 CHECKS = {"files present": 1, "hashes match": 2, "signature": 3,
           "certificate matches its schema": 4, "levels follow from the invariant results": 5,
           "invariant results consistent": 6, "every invariant of a claimed level exercised": 7,
-          "suite and Hypothesis versions recorded": 8}
+          "suite and Hypothesis versions recorded": 8,
+          "coverage adds up to the exercised counts": 9}
+#: certificate.json and benchmark.json of a bundle written by format version 1 (before
+#: coverage): `wcifs-conformance certify --adapter reference --max-examples 30 --seed 1
+#: --no-bench` at commit eb6a63c. The other files of that bundle are only hashed by verify, so
+#: ``v1_bundle`` renders them afresh.
+V1 = Path(__file__).resolve().with_name("data") / "v1-bundle"
+Coverage = dict[str, dict[str, dict[str, int]]]
+
+
+def plain_coverage(result: ConformanceResult) -> Coverage:
+    """What the engine records, for engines that record none yet: every exercise under
+    operation "open", profile "wcifs", scene "single"."""
+    return {i: {"operation": {"open": r.exercised}, "profile": {"wcifs": r.exercised},
+                "scene": {"single": r.exercised}} if r.exercised
+            else {"operation": {}, "profile": {}, "scene": {}}
+            for i, r in result.invariants.items()}
+
+
+def with_coverage(result: ConformanceResult) -> ConformanceResult:
+    """The result, with :func:`plain_coverage` when its engine recorded none."""
+    return result if result.coverage else dataclasses.replace(
+        result, coverage=plain_coverage(result))
+
+
+def spread_coverage(result: ConformanceResult) -> Coverage:
+    """A fixed spread of each invariant's real count over operations, profiles and scenes:
+    SAFE-12 has 3 hostile exercises, EFF-6 none outside no-registered-flag, any count below
+    30 leaves some profile under 10, and "concurrent_opens" is recorded with a count of 0."""
+    coverage: Coverage = {}
+    for inv_id, r in result.invariants.items():
+        n = r.exercised
+        nrf, hostile = n // 3, n // 3
+        if inv_id == "SAFE-12":
+            hostile = 3
+        if inv_id == "EFF-6":
+            nrf, hostile = n, 0
+        profile = {"wcifs": n - nrf - hostile, "no-registered-flag": nrf, "hostile": hostile}
+        operation = {"open": n - n // 5 - n // 50, "install_layer": n // 5, "start": n // 50,
+                     "concurrent_opens": 0}
+        scene = {"single": n - n // 2 - n // 7 - n // 9 - n // 11, "opening": n // 2,
+                 "cow-reopen": n // 7, "workload:first-container": n // 9,
+                 "workload:update-burst": n // 11}
+        coverage[inv_id] = {"operation": {k: v for k, v in operation.items()  # a zero kept
+                                          if v or (n and k == "concurrent_opens")},
+                            "profile": {k: v for k, v in profile.items() if v},
+                            "scene": {k: v for k, v in scene.items() if v}}
+    return coverage
+
+
+def expected_thin(cert: dict[str, Any]) -> dict[str, list[str]]:
+    """ID -> the platform profiles with fewer than THIN exercises, for exercised invariants."""
+    return {i: thin for i, r in cert["invariants"].items() if r["exercised"]
+            and (thin := [p for p in PLATFORM_PROFILES
+                          if cert["coverage"][i]["profile"].get(p, 0) < THIN])}
+
+
+def v1_bundle(dest: Path) -> Path:
+    """A format-version-1 bundle around the stored certificate."""
+    dest.mkdir()
+    for name in ("certificate.json", "benchmark.json"):
+        shutil.copy(V1 / name, dest / name)
+    cert = json.loads((dest / "certificate.json").read_text())
+    (dest / "certificate.html").write_text(render_html(cert, {}, str(dest)))
+    (dest / "summary.md").write_text(render_summary(cert, str(dest)))
+    (dest / "junit.xml").write_text(render_junit(cert, {}))
+    (dest / "MANIFEST.sha256").write_text(manifest_text(dest, REPORT_FILES))
+    return dest
 
 
 # --- runs and bundles, made once ---------------------------------------------------------------
@@ -68,8 +138,12 @@ def made(tmp_path_factory: pytest.TempPathFactory, reference_result: Conformance
     for name, result in (("reference", reference_result), ("faulty", faulty_result)):
         for signed in (False, True):
             key = f"{name}-signed" if signed else name
-            reports.write_bundle(result, root / key, signing_key=signer if signed else None)
+            reports.write_bundle(with_coverage(result), root / key,
+                                 signing_key=signer if signed else None)
             out[key] = root / key
+    spread = dataclasses.replace(reference_result, coverage=spread_coverage(reference_result))
+    reports.write_bundle(spread, root / "spread")
+    out["spread"] = root / "spread"
     return out
 
 
@@ -118,8 +192,13 @@ def test_certificate_validates_against_the_shipped_schema(made: dict[str, Path])
 def test_schema_names_every_invariant_and_rejects_a_broken_certificate(
         made: dict[str, Path]) -> None:
     schema = reports.schema()
-    assert schema["properties"]["invariants"]["required"] == list(IDS)
+    assert list(schema["properties"]["invariants"]["properties"]) == list(IDS)
     assert schema["$defs"]["id"]["enum"] == list(IDS)
+    # format version 1 predates SAFE-14; from version 2 every ID of the catalogue is required
+    assert schema["properties"]["invariants"]["required"] == [i for i in IDS if i != "SAFE-14"]
+    v2 = next(rule["then"] for rule in schema["allOf"] if "coverage" in rule["then"].get(
+        "required", []))
+    assert v2["properties"]["invariants"]["required"] == list(IDS)
     cert = json.loads((made["reference"] / "certificate.json").read_text())
     del cert["invariants"]["SAFE-7"]
     cert["levels"]["optimized"] = "yes"
@@ -180,10 +259,11 @@ def test_failures_name_their_traces(made: dict[str, Path],
 def test_same_seed_same_verdicts_counts_and_traces(made: dict[str, Path],
                                                    tmp_path: Path) -> None:
     again = run_conformance(load_adapter(FAULTY), "quick", seed=1, spec=FAULTY, max_examples=1)
-    reports.write_bundle(again, tmp_path / "again")
+    reports.write_bundle(with_coverage(again), tmp_path / "again")
     first = json.loads((made["faulty"] / "certificate.json").read_text())
     second = json.loads((tmp_path / "again" / "certificate.json").read_text())
     assert first["invariants"] == second["invariants"]
+    assert first["coverage"] == second["coverage"]
     assert first["levels"] == second["levels"]
     for trace in (made["faulty"] / "traces").iterdir():
         assert trace.read_bytes() == (tmp_path / "again" / "traces" / trace.name).read_bytes()
@@ -315,7 +395,7 @@ def test_verify_passes_on_a_fresh_unsigned_bundle(name: str, made: dict[str, Pat
     for check, number in CHECKS.items():
         status = "SKIP" if check == "signature" else "PASS"
         assert f"  {number}. {status}  {check}:" in out
-    assert "OK: all 8 checks passed or do not apply" in out
+    assert "OK: all 9 checks passed or do not apply" in out
 
 
 @pytest.mark.parametrize("name", ["reference-signed", "faulty-signed"])
@@ -326,7 +406,7 @@ def test_verify_passes_on_a_fresh_signed_bundle(name: str, made: dict[str, Path]
     assert code == 0, out
     assert "3. PASS  signature: valid Ed25519 signature by SHA256:" in out
     assert "(the given public key)" in out
-    assert "OK: all 8 checks passed" in out
+    assert "OK: all 9 checks passed" in out
     code, out = verify(made[name], capsys=capsys)
     assert code == 0 and "the bundled signing-key.pub" in out
 
@@ -338,7 +418,7 @@ def test_verify_output_is_numbered_and_ends_with_the_failed_checks(
     code, out = verify(path, capsys=capsys)
     assert code == 1
     lines = [line for line in out.splitlines() if line.startswith("  ")]
-    assert [line.split(".")[0].strip() for line in lines] == [str(n) for n in range(1, 9)]
+    assert [line.split(".")[0].strip() for line in lines] == [str(n) for n in range(1, 10)]
     assert "  1. FAIL  files present: junit.xml is missing" in out
     assert out.rstrip().endswith("FAILED: check 1 (files present)")
 
@@ -523,3 +603,265 @@ def test_verify_public_key_that_is_not_a_key_exit_2(
     code, out = verify(made["reference-signed"], "--public-key", str(keys["signer"]),
                        capsys=capsys)
     assert code == 2 and "--public-key" in out
+
+
+# --- coverage (certificate format version 2) -----------------------------------------------
+def test_certificate_records_coverage_that_adds_up(made: dict[str, Path]) -> None:
+    for name in ("reference", "faulty", "spread"):
+        cert = json.loads((made[name] / "certificate.json").read_text())
+        assert cert["format_version"] == reports.FORMAT_VERSION == 2
+        assert list(cert["coverage"]) == list(IDS), name
+        for inv_id, entry in cert["coverage"].items():
+            n = cert["invariants"][inv_id]["exercised"]
+            assert set(entry) == set(reports.COVERAGE_DIMENSIONS), inv_id
+            for dim, counts in entry.items():
+                assert sum(counts.values()) == n, (name, inv_id, dim)
+                # most exercised first, so the same run writes the same JSON
+                assert list(counts.values()) == sorted(counts.values(), reverse=True)
+            if n:
+                assert entry["operation"], (name, inv_id)
+
+
+def test_certificate_carries_the_results_coverage_unchanged(
+        made: dict[str, Path], reference_result: ConformanceResult) -> None:
+    cert = json.loads((made["spread"] / "certificate.json").read_text())
+    assert cert["coverage"] == spread_coverage(reference_result)
+    assert cert["coverage"]["SAFE-12"]["profile"]["hostile"] == 3
+
+
+def test_empty_coverage_is_written_as_empty_breakdowns(
+        reference_result: ConformanceResult) -> None:
+    bare = dataclasses.replace(reference_result, coverage={})
+    cert = reports.build_certificate(bare, required=["conformant"], benchmark={}, traces={})
+    assert cert["coverage"] == {i: {"operation": {}, "profile": {}, "scene": {}} for i in IDS}
+    assert reports.schema_errors(cert) == []
+
+
+def test_a_real_runs_coverage_adds_up_to_its_exercised_counts(tmp_path: Path) -> None:
+    result = run_conformance(reference_factory("signature-current"), "quick", max_examples=30)
+    assert result.coverage, "the engine recorded no coverage"
+    bundle = reports.write_bundle(result, tmp_path / "real")
+    cert = bundle.certificate
+    for inv_id, r in cert["invariants"].items():
+        entry = cert["coverage"][inv_id]
+        for dim in reports.COVERAGE_DIMENSIONS:
+            assert sum(entry[dim].values()) == r["exercised"], (inv_id, dim)
+        assert set(entry["profile"]) <= set(PLATFORM_PROFILES), inv_id
+        if r["exercised"]:
+            assert entry["operation"] and entry["scene"], inv_id
+    # (a 30-example run may leave an invariant unexercised, so check 7 may fail: not our
+    # concern here)
+    checks = {c.number: c for c in reports.verify_bundle(bundle.path)}
+    assert checks[9].name == "coverage adds up to the exercised counts"
+    assert checks[9].status == reports.PASS, checks[9].detail
+    assert not {c.name for c in checks.values() if c.failed} & {
+        "certificate matches its schema", "invariant results consistent"}
+
+
+def test_schema_requires_coverage_from_format_version_2(made: dict[str, Path]) -> None:
+    schema = reports.schema()
+    assert schema["properties"]["coverage"]["required"] == list(IDS)
+    v1 = json.loads((V1 / "certificate.json").read_text())
+    assert v1["format_version"] == 1 and "coverage" not in v1
+    assert reports.schema_errors(v1) == []
+    cert = json.loads((made["spread"] / "certificate.json").read_text())
+    assert reports.schema_errors(cert) == []
+
+    def errors(change: Callable[[dict[str, Any]], None]) -> list[str]:
+        broken = json.loads(json.dumps(cert))
+        change(broken)
+        return reports.schema_errors(broken)
+
+    assert errors(lambda c: c.pop("coverage")) == ["(top): 'coverage' is a required property"]
+    assert errors(lambda c: c["invariants"].pop("SAFE-14")) == [
+        "invariants: 'SAFE-14' is a required property"]
+    assert errors(lambda c: c.update(format_version=1)) == [
+        "format_version: 1 is less than the minimum of 2"]
+    assert errors(lambda c: c["coverage"]["SAFE-1"]["profile"].update(wcifs=-1)) == [
+        "coverage/SAFE-1/profile/wcifs: -1 is less than the minimum of 0"]
+    assert errors(lambda c: c["coverage"]["SAFE-1"]["scene"].update(single=2.5)) == [
+        "coverage/SAFE-1/scene/single: 2.5 is not of type 'integer'"]
+    assert errors(lambda c: c["coverage"]["SAFE-1"]["scene"].update(single="7")) == [
+        "coverage/SAFE-1/scene/single: '7' is not of type 'integer'"]
+    assert errors(lambda c: c["coverage"]["SAFE-1"].pop("scene")) == [
+        "coverage/SAFE-1: 'scene' is a required property"]
+    assert any("'SAFE-7' is a required property" in e
+               for e in errors(lambda c: c["coverage"].pop("SAFE-7")))
+    assert any("'SAFE-99' is not one of" in e
+               for e in errors(lambda c: c["coverage"].update({"SAFE-99": {}})))
+
+
+def test_verify_accepts_a_format_version_1_bundle(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = v1_bundle(tmp_path / "v1")
+    # written before the catalogue gained SAFE-14: not judged, so not "never exercised"
+    assert "SAFE-14" not in json.loads((path / "certificate.json").read_text())["invariants"]
+    assert failed_checks(path) == set()
+    code, out = verify(path, capsys=capsys)
+    assert code == 0, out
+    assert "  4. PASS  certificate matches its schema:" in out
+    assert "  9. SKIP  coverage adds up to the exercised counts: a format_version 1 " \
+           "certificate records no coverage" in out
+    assert "OK: all 9 checks passed or do not apply" in out
+    html = (path / "certificate.html").read_text()
+    assert 'id="coverage-missing"' in html and "(format version 1)" in html
+    assert 'id="coverage-table"' not in html
+    summary = (path / "summary.md").read_text()
+    assert summary.count("Coverage:") == 1 and "records no breakdown" in summary
+
+
+def test_verify_rejects_a_version_1_certificate_that_carries_coverage(
+        tmp_path: Path, made: dict[str, Path]) -> None:
+    path = v1_bundle(tmp_path / "v1")
+    spread = json.loads((made["spread"] / "certificate.json").read_text())
+    edit_certificate(path, lambda c: c.update(coverage=spread["coverage"]))
+    rehash(path)
+    assert failed_checks(path) == {"certificate matches its schema"}
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda c: c["coverage"]["SAFE-1"]["profile"].update(
+        wcifs=c["coverage"]["SAFE-1"]["profile"]["wcifs"] + 1),
+     "SAFE-1's profile breakdown sums to {n1}, but it was exercised {n} times"),
+    (lambda c: c["coverage"]["SAFE-1"]["scene"].update(
+        opening=c["coverage"]["SAFE-1"]["scene"]["opening"] - 2),
+     "SAFE-1's scene breakdown sums to {n_2}, but it was exercised {n} times"),
+    (lambda c: c["coverage"]["SAFE-1"].update(operation={}),
+     "SAFE-1 was exercised {n} times but its operation breakdown is empty"),
+    # the count, not the coverage, is what changed: the coverage check notices
+    (lambda c: c["invariants"]["SAFE-1"].update(exercised=c["invariants"]["SAFE-1"]
+                                                ["exercised"] + 1),
+     "SAFE-1's operation breakdown sums to {n}, but it was exercised {n1} times"),
+], ids=["profile", "scene", "operation", "exercised"])
+def test_verify_rejects_coverage_that_does_not_add_up(
+        tamper: Callable[[dict[str, Any]], None], message: str, bundle: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = bundle("spread")
+    n = json.loads((path / "certificate.json").read_text())["invariants"]["SAFE-1"]["exercised"]
+    edit_certificate(path, tamper)
+    rehash(path)
+    assert failed_checks(path) == {"coverage adds up to the exercised counts"}
+    code, out = verify(path, capsys=capsys)
+    assert code == 1
+    line = next(x for x in out.splitlines() if x.startswith("  9. "))
+    assert line.startswith("  9. FAIL  coverage adds up to the exercised counts: ")
+    assert message.format(n=n, n1=n + 1, n_2=n - 2) in line, line
+    assert out.rstrip().endswith("FAILED: check 9 (coverage adds up to the exercised counts)")
+
+
+def test_verify_rejects_a_certificate_stripped_of_coverage(
+        bundle: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    path = bundle("spread")
+    edit_certificate(path, lambda c: c.pop("coverage"))
+    rehash(path)
+    assert failed_checks(path) == {"certificate matches its schema",
+                                   "coverage adds up to the exercised counts"}
+    code, out = verify(path, capsys=capsys)
+    assert code == 1
+    assert "9. FAIL  coverage adds up to the exercised counts: the certificate has no " \
+           "'coverage' object" in out
+
+
+def test_verify_rejects_a_bundle_whose_run_recorded_no_coverage(
+        tmp_path: Path, reference_result: ConformanceResult,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    bare = dataclasses.replace(reference_result, coverage={})
+    path = reports.write_bundle(bare, tmp_path / "bare").path
+    assert failed_checks(path) == {"coverage adds up to the exercised counts"}
+    code, out = verify(path, capsys=capsys)
+    assert code == 1
+    n = sum(1 for r in bare.invariants.values() if r.exercised)
+    assert f"every breakdown is empty, but {n} invariants were exercised (SAFE-1, SAFE-2, " \
+           f"SAFE-3 and {n - 3} more): the run recorded no coverage" in out
+
+
+def test_verify_accepts_the_coverage_of_an_unexercised_invariant(
+        made: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    cert = json.loads((made["faulty"] / "certificate.json").read_text())
+    idle = [i for i, r in cert["invariants"].items() if r["exercised"] == 0]
+    assert idle, "the one-example faulty run leaves some invariant unexercised"
+    assert all(not any(counts.values()) for i in idle
+               for counts in cert["coverage"][i].values())
+    code, out = verify(made["faulty"], capsys=capsys)
+    assert code == 0 and "  9. PASS  coverage adds up to the exercised counts:" in out
+
+
+def _cells(html: str, inv_id: str) -> str:
+    start = html.index(f'<tr id="cov-{inv_id}"')
+    return html[start:html.index("</tr>", start)]
+
+
+def test_html_coverage_table_shows_the_breakdown_and_marks_thin_cells(
+        made: dict[str, Path]) -> None:
+    html = (made["spread"] / "certificate.html").read_text()
+    cert = json.loads((made["spread"] / "certificate.json").read_text())
+    section = html[html.index('<h2 id="coverage">'):html.index('<h2 id="benchmark">')]
+    assert section.count('<table class="cov" id="coverage-table"') == 1
+    assert section.count('<tr id="cov-') == len(IDS)
+    head = section[section.index("<thead>"):section.index("</thead>")]
+    assert [p for p in PLATFORM_PROFILES if f">{p}</th>" in head] == list(PLATFORM_PROFILES)
+    thin = expected_thin(cert)
+    assert {"SAFE-12", "EFF-6"} <= set(thin)
+    exercised = sum(1 for r in cert["invariants"].values() if r["exercised"])
+    assert f"<b>{len(thin)} of {exercised}</b> exercised invariants are thinly covered" in section
+    for inv_id in IDS:
+        row = _cells(section, inv_id)
+        entry, n = cert["coverage"][inv_id], cert["invariants"][inv_id]["exercised"]
+        assert f'<td class="num">{n:,}</td>' in row, inv_id
+        assert f'data-thin="{" ".join(thin.get(inv_id, []))}"' in row, inv_id
+        for p in PLATFORM_PROFILES:
+            k = entry["profile"].get(p, 0)
+            mark = "" if k >= THIN else (" none" if k == 0 else " thin")
+            assert f'<td class="num{mark}" data-profile="{p}"' in row, (inv_id, p)
+            assert f">{k:,}</td>" in row.split(f'data-profile="{p}"')[1].split("\n")[0]
+        top_op = next(iter(entry["operation"]))
+        assert f'<span class="kind">{top_op} <b>{entry["operation"][top_op]:,}</b></span>' in row
+        for scene, k in entry["scene"].items():  # every scene listed, some behind "+N more"
+            assert f'<span class="kind">{scene} <b>{k:,}</b></span>' in row
+    safe12 = _cells(section, "SAFE-12")
+    assert ('<td class="num thin" data-profile="hostile" title="SAFE-12: 3 exercises under '
+            'hostile">3</td>') in safe12
+    eff6 = _cells(section, "EFF-6")
+    assert '<td class="num none" data-profile="wcifs"' in eff6
+    assert "+1 more" not in section  # a single leftover kind is shown, not hidden
+    assert "<summary>+2 more</summary>" in _cells(section, "SAFE-1")
+    assert cert["coverage"]["SAFE-1"]["operation"]["concurrent_opens"] == 0
+    assert "concurrent_opens" not in section  # zero counts are not listed
+
+
+def test_html_coverage_of_unexercised_invariants_and_of_an_even_spread(
+        made: dict[str, Path]) -> None:
+    html = (made["faulty"] / "certificate.html").read_text()
+    cert = json.loads((made["faulty"] / "certificate.json").read_text())
+    for inv_id, r in cert["invariants"].items():
+        row = _cells(html, inv_id)
+        if r["exercised"] == 0:
+            assert 'not exercised</span>' in row and 'data-thin=""' in row
+            assert row.count(">—</td>") == len(PLATFORM_PROFILES)
+            assert " thin" not in row and " none" not in row
+    page = render_html({**cert, "coverage": {
+        i: {d: {"wcifs": 10, "no-registered-flag": 10, "hostile": 10} if r["exercised"] else {}
+            for d in reports.COVERAGE_DIMENSIONS}
+        for i, r in cert["invariants"].items()}}, {})
+    assert "Every exercised invariant was exercised at least 10 times under each profile" in page
+    assert 'class="num thin"' not in page and 'class="num none"' not in page
+
+
+def test_summary_md_names_each_thin_invariant_on_one_line(made: dict[str, Path]) -> None:
+    cert = json.loads((made["spread"] / "certificate.json").read_text())
+    text = (made["spread"] / "summary.md").read_text()
+    thin = expected_thin(cert)
+    lines = [line for line in text.splitlines() if line.startswith("- ⚠️ **")]
+    assert [line.split("**")[1] for line in lines] == list(thin)
+    eff6 = next(line for line in lines if "**EFF-6**" in line)
+    n = cert["invariants"]["EFF-6"]["exercised"]
+    assert eff6 == f"- ⚠️ **EFF-6**: < 10 exercises under wcifs (0), hostile (0); {n:,} in all"
+    assert "hostile (3);" in next(line for line in lines if "**SAFE-12**" in line)
+    assert "| SAFE-1 |" not in text and "coverage-table" not in text  # not the whole table
+    even = {**cert, "coverage": {
+        i: {d: {"wcifs": 10, "no-registered-flag": 10, "hostile": 10} if r["exercised"] else {}
+            for d in reports.COVERAGE_DIMENSIONS} for i, r in cert["invariants"].items()}}
+    quiet = render_summary(even, "out")
+    assert "⚠️ **" not in quiet
+    assert quiet.count("Coverage: every exercised invariant was exercised at least 10 times "
+                       "under each platform profile (wcifs, no-registered-flag, hostile).") == 1
