@@ -418,10 +418,11 @@ class Checker:
     def _diagnose(self, r: CreateRecord) -> tuple[str, str]:
         """The most specific ID for an unsafe SKIP (SPEC §6), in this order: ECP hygiene
         (SAFE-4, SAFE-5), context (SAFE-8), the key (SAFE-6: probed with other ids, then
-        with this file's ids renamed everywhere), credit taken from another file's scan
-        (SAFE-14: probed with every other file's clean results spoiled), the scratch cases
-        (SAFE-2, SAFE-3), SAFE-11, then why the file's own entry was wrong (SAFE-10 error,
-        SAFE-7 version, SAFE-9 change), and the general rule SAFE-1 last."""
+        with this file's ids renamed everywhere), trust taken from an aborted proactive
+        scan (SAFE-10: probed with the abort notices withheld), credit taken from another
+        file's scan (SAFE-14: probed with other files' clean results spoiled), the
+        scratch cases (SAFE-2, SAFE-3), SAFE-11, then why the file's own entry was wrong
+        (SAFE-10 error, SAFE-7 version, SAFE-9 change), and the general rule SAFE-1 last."""
         prov = r.provenance
         ecp = r.post.ecp
         if ecp is not None and not ecp.acknowledged and (ecp.flags or ecp.ids != bytes(32)):
@@ -446,6 +447,10 @@ class Checker:
                                   "with them renamed wherever the adapter saw them, it "
                                   "scanned; its key confuses this file with another (a "
                                   "folded, hashed, truncated or otherwise lossy key)")
+        if self.world.aborts and self._trusted_abort(r):
+            return "SAFE-10", ("skipped on the strength of an aborted proactive scan: with "
+                               "the abort notices withheld it scanned; an aborted scan does "
+                               "not count as completed")
         if keyed is not None and ident is not None and self._credited_elsewhere(r, ident.key):
             return "SAFE-14", ("the skip rested on another file's scan: with every clean "
                                "result about other files turned to ERROR it scanned, and "
@@ -498,6 +503,12 @@ class Checker:
                              r.post.create_id, r.post, rename=rename) is Verdict.SCAN:
                 return True
         return False
+
+    def _trusted_abort(self, r: CreateRecord) -> bool:
+        """Does the SKIP go away when the adapter is never told of an aborted scan?"""
+        return self.probe_enabled and probe_verdict(
+            self.factory, self.setup, self.ops[: self.index + 1], r.post.create_id, r.post,
+            hide_aborts=True) is Verdict.SCAN
 
     def _credited_elsewhere(self, r: CreateRecord, key: bytes) -> bool:
         """Did the SKIP rest on another file's scan? It did if spoiling every other file's
@@ -670,7 +681,8 @@ class _ProbeAdapter:
 
 def probe_verdict(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
                   target: int, post: PostCreate, *, spoil: tuple[bytes, bool] | None = None,
-                  rename: _Rename | None = None) -> Verdict | None:
+                  rename: _Rename | None = None, hide_aborts: bool = False
+                  ) -> Verdict | None:
     """Replay ``ops`` with a fresh adapter and return its answer to ``post`` in place of
     create ``target``; ``spoil`` and ``rename`` change what the replay shows it (see
     :class:`~reference.model.World` and :class:`_Renamer`)."""
@@ -679,7 +691,7 @@ def probe_verdict(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op
         if rename is not None:
             vendor = _Renamer(vendor, rename)
         adapter = _ProbeAdapter(vendor, target, post)
-        World(setup, adapter, spoil=spoil).run(ops)
+        World(setup, adapter, spoil=spoil, hide_aborts=hide_aborts).run(ops)
     except _ProbeDone:
         return adapter.answer
     except Exception:

@@ -309,6 +309,7 @@ class World:
         on_create: Callable[[CreateRecord], None] | None = None,
         *,
         spoil: tuple[bytes, bool] | None = None,
+        hide_aborts: bool = False,
     ) -> None:
         self.setup = setup
         self.profile = setup.profile
@@ -345,6 +346,10 @@ class World:
         #: with ``key`` (or, with ``others``, about every other file) into ERROR, to see
         #: whether a SKIP rested on that file's own scans or on another's.
         self.spoil = spoil
+        #: Diagnosis probes only: aborted proactive scans end without a word to the adapter.
+        self.hide_aborts = hide_aborts
+        #: Proactive scans aborted so far.
+        self.aborts = 0
         #: Exercise counts the model itself observes (the checker drains it after each op).
         self.ex: Counter[str] = Counter()
         self.services = Services(self)
@@ -802,7 +807,9 @@ class World:
             self._update()
         if aborted:
             self.aborted_at = version
-            self.adapter.proactive_scan_aborted(version)
+            self.aborts += 1
+            if not self.hide_aborts:
+                self.adapter.proactive_scan_aborted(version)
         else:
             self._proactive_done(version, update_midway)
 
@@ -1035,7 +1042,9 @@ def describe_op(world: World, op: O.Op) -> str:
         return (f"host writes {O.container_path(op.file)} on the volume of "
                 f"{cont(op.container, False)}{mal(op)}")
     if isinstance(op, O.SignatureUpdate):
-        return f"signature update to v{world.version + 1}"
+        abort = (f" (a proactive scan it asks for is aborted after {op.abort_after} files)"
+                 if op.abort_after >= 0 else "")
+        return f"signature update to v{world.version + 1}{abort}"
     if isinstance(op, O.SignatureUpdates):
         n = max(1, min(op.count, O.MAX_BULK))
         return f"{n} signature updates, v{world.version + 1} .. v{world.version + n}"

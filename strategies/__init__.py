@@ -16,12 +16,14 @@ the model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from hypothesis import strategies as st
 
 from reference import ops as O
 
-__all__ = ["LONG_SCENES", "SCENES", "examples", "fragments", "operations", "setups"]
+__all__ = ["LONG_SCENES", "SCENES", "draw_example", "examples", "fragments", "operations",
+           "setups"]
 
 
 def _op(cls: type[O.Op], **fields: st.SearchStrategy[object]) -> st.SearchStrategy[O.Op]:
@@ -49,8 +51,10 @@ _malware = st.sampled_from([False] * 5 + [True])
 def setups() -> st.SearchStrategy[O.Setup]:
     return st.builds(
         O.Setup,
-        volumes=st.lists(st.sampled_from(O.FILESYSTEMS), min_size=1, max_size=3).map(tuple),
-        profile=st.sampled_from(O.PROFILES),
+        # Sampled by index: a sample of strings gets a label from their (per-process) hash.
+        volumes=st.lists(st.sampled_from(range(len(O.FILESYSTEMS))), min_size=1, max_size=3
+                         ).map(lambda ix: tuple(O.FILESYSTEMS[i] for i in ix)),
+        profile=st.sampled_from(range(len(O.PROFILES))).map(O.PROFILES.__getitem__),
         version=st.just(1),
     )
 
@@ -121,187 +125,193 @@ _many = st.sampled_from([300, 70, 140, 600])
 _offset = st.sampled_from([256, 128, 64, 1])
 
 
-def _cow_reopen(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.OpenFile(c, f), O.WriteFile(c, f), O.OpenFile(c, f, fuzz=draw(_fuzz))]
+# Scenes are plain functions of independently drawn values (``st.tuples(...).map``), not
+# ``@st.composite``: Hypothesis labels a composite by a hash of its code, which differs
+# from process to process, and its shrinker orders its passes by label, so composite
+# scenes made the shrunk traces depend on the interpreter's hash seed.
+_Scene = Callable[..., list[O.Op]]
 
 
-def _tamper_reopen(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.OpenFile(c, f), O.TamperLayerFile(draw(_idx), f), O.OpenFile(c, f),
-            O.OpenFile(draw(_idx), f)]
+def _cow_reopen(c: int, f: int, fuzz: int) -> list[O.Op]:
+    return [O.OpenFile(c, f), O.WriteFile(c, f), O.OpenFile(c, f, fuzz=fuzz)]
 
 
-def _update_new_container(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.SignatureUpdate(abort_after=draw(_abort)),
-            O.StartContainer((draw(_idx),), hyperv=draw(_bool)),
+def _tamper_reopen(c: int, f: int, layer: int, other: int) -> list[O.Op]:
+    return [O.OpenFile(c, f), O.TamperLayerFile(layer, f), O.OpenFile(c, f),
+            O.OpenFile(other, f)]
+
+
+def _update_new_container(c: int, f: int, abort: int, layer: int, hyperv: bool
+                          ) -> list[O.Op]:
+    return [O.SignatureUpdate(abort_after=abort), O.StartContainer((layer,), hyperv=hyperv),
             O.OpenFile(-1, f), O.OpenFile(c, f)]
 
 
-def _id_reuse(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.UninstallLayer(draw(_idx)), draw(_local_install),
-            O.StartContainer((-1,)), O.OpenFile(-1, f)]
+def _id_reuse(c: int, f: int, layer: int, install: O.Op) -> list[O.Op]:
+    return [O.UninstallLayer(layer), install, O.StartContainer((-1,)), O.OpenFile(-1, f)]
 
 
-def _stopped_volume(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.StopContainer(c), O.VolumeWrite(c, f), O.VolumeOpen(c, f),
-            O.VolumeOpen(c, draw(_cfile))]
+def _stopped_volume(c: int, f: int, other: int) -> list[O.Op]:
+    return [O.StopContainer(c), O.VolumeWrite(c, f), O.VolumeOpen(c, f), O.VolumeOpen(c, other)]
 
 
-def _scratch_rewrite(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    n = draw(_small)
+def _scratch_rewrite(c: int, f: int, n: int) -> list[O.Op]:
     return [O.CreateFile(c, n), O.OpenFile(c, O.new_file(n)),
             O.WriteFile(c, O.new_file(n)), O.OpenFile(c, O.new_file(n)),
             O.CreateFile(c, n + 1), O.OpenFile(c, O.new_file(n + 1))]
 
 
-def _update_mid_scan(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
+def _update_mid_scan(c: int, f: int, other: int) -> list[O.Op]:
     return [O.SignatureUpdate(abort_after=0), O.OpenFile(c, f, update_mid_scan=True),
-            O.OpenFile(draw(_idx), f)]
+            O.OpenFile(other, f)]
 
 
-def _failed_scan(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.TamperLayerFile(draw(_idx), f), O.OpenFile(c, f, fail=True),
-            O.OpenFile(draw(_idx), f)]
+def _failed_scan(c: int, f: int, layer: int, other: int) -> list[O.Op]:
+    return [O.TamperLayerFile(layer, f), O.OpenFile(c, f, fail=True), O.OpenFile(other, f)]
 
 
-def _mapped_hostile(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.HostCreate(draw(_idx), draw(_small)), O.OpenMapped(c, -1, fuzz=draw(_fuzz)),
-            O.OpenFile(c, f, fuzz=draw(_fuzz))]
+def _mapped_hostile(c: int, f: int, volume: int, name: int, fuzz: int, fuzz2: int
+                    ) -> list[O.Op]:
+    return [O.HostCreate(volume, name), O.OpenMapped(c, -1, fuzz=fuzz),
+            O.OpenFile(c, f, fuzz=fuzz2)]
 
 
-def _ids_elsewhere(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [draw(_local_install), O.StartContainer((-1,)), O.TamperLayerFile(-1, f),
-            O.OpenFile(c, f), O.OpenFile(-1, f)]
+def _ids_elsewhere(c: int, f: int, install: O.Op) -> list[O.Op]:
+    return [install, O.StartContainer((-1,)), O.TamperLayerFile(-1, f), O.OpenFile(c, f),
+            O.OpenFile(-1, f)]
 
 
-def _proactive_then_open(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.ProactiveScan(abort_after=draw(_abort), update_midway=draw(_bool)),
-            O.OpenFile(c, f), O.OpenFile(draw(_idx), draw(_layer_file))]
+def _proactive_then_open(c: int, f: int, abort: int, midway: bool, other: int, f2: int
+                         ) -> list[O.Op]:
+    return [O.ProactiveScan(abort_after=abort, update_midway=midway), O.OpenFile(c, f),
+            O.OpenFile(other, f2)]
 
 
-def _host_writes_scratch(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
+def _host_writes_scratch(c: int, f: int, n: int, new: bool, malware: bool) -> list[O.Op]:
     # A running container's own file, written from the host (no container context).
-    n = draw(_small)
-    file = draw(st.sampled_from([O.new_file(n), f]))
-    return [O.CreateFile(c, n), O.OpenFile(c, file), O.VolumeWrite(c, file, malware=draw(_bool)),
+    file = O.new_file(n) if new else f
+    return [O.CreateFile(c, n), O.OpenFile(c, file), O.VolumeWrite(c, file, malware=malware),
             O.OpenFile(c, file)]
 
 
-def _install_error(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
+def _install_error(c: int, f: int, pre: list[O.Op], volume: int, files: int,
+                   registered: bool, malware: bool, sweep_fail: int) -> list[O.Op]:
     # The install-time scan of a file fails; later opens of it, trusted or cached.
-    return [*draw(_pre_update),
-            O.InstallLayer(draw(_idx), files=draw(st.integers(2, O.MAX_LAYER_FILES)),
-                           registered=draw(_bool), fail_file=f,
-                           malware_file=draw(st.sampled_from([-1, f])), delay=0),
-            O.StartContainer((-1,)), O.ProactiveScan(fail_file=draw(_maybe_file)),
+    return [*pre,
+            O.InstallLayer(volume, files=files, registered=registered, fail_file=f,
+                           malware_file=f if malware else -1, delay=0),
+            O.StartContainer((-1,)), O.ProactiveScan(fail_file=sweep_fail),
             O.OpenFile(-1, f), O.StartContainer((-1,)), O.OpenFile(-1, f)]
 
 
-def _host_opens_container_file(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
+def _host_opens_container_file(c: int, f: int, layer: int, malware: bool, registered: int,
+                               chain: int) -> list[O.Op]:
     # The host opens a container's file (no container context), then containers do.
-    return [O.TamperLayerFile(draw(_idx), f, malware=draw(_bool)), O.VolumeOpen(c, f),
-            O.RegisterLayer(draw(_idx)), O.StartContainer((draw(_idx),)), O.OpenFile(-1, f),
+    return [O.TamperLayerFile(layer, f, malware=malware), O.VolumeOpen(c, f),
+            O.RegisterLayer(registered), O.StartContainer((chain,)), O.OpenFile(-1, f),
             O.OpenFile(c, f)]
 
 
-def _claimed_ids(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
+def _claimed_ids(c: int, f: int, fuzz: int, layer: int) -> list[O.Op]:
     # A modified file's hostile ECP carries its old backing ids (LAYER|SCRATCH and kin).
-    return [O.SignatureUpdate(abort_after=0), O.WriteFile(c, f),
-            O.OpenFile(c, f, fuzz=draw(st.sampled_from([2, 3, 10, 11]))),
-            O.StartContainer((draw(_idx),)), O.OpenFile(-1, f)]
+    return [O.SignatureUpdate(abort_after=0), O.WriteFile(c, f), O.OpenFile(c, f, fuzz=fuzz),
+            O.StartContainer((layer,)), O.OpenFile(-1, f)]
 
 
-
-def _concurrent(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    files = draw(_in_flight)
-    n = len(files)
-    op = O.ConcurrentOpens(
-        containers=tuple(draw(st.lists(_idx, min_size=1, max_size=3))), files=files,
-        order=draw(_order), fail=draw(st.sampled_from([-1, 0, 1, n - 1])),
-        write=draw(st.sampled_from([-1, -1, 0, 1])), host_write=draw(_bool),
-        malware=draw(_bool), update=draw(_rare), proactive=draw(_rare))
+def _concurrent(c: int, f: int, pre: list[O.Op], op: O.ConcurrentOpens, again: int,
+                other: int, third: int) -> list[O.Op]:
+    files = op.files
     news = [O.CreateFile(c, -x - 1) for x in files if x < 0]
-    again = draw(st.sampled_from(files))
-    return [*draw(_pre_update), *news, op, O.OpenFile(c, again),
-            O.OpenFile(draw(_idx), again), O.OpenFile(c, draw(st.sampled_from(files)))]
+    reopen = files[again % len(files)]
+    return [*pre, *news, op, O.OpenFile(c, reopen), O.OpenFile(other, reopen),
+            O.OpenFile(c, files[third % len(files)])]
 
 
-def _update_storm(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    return [O.SignatureUpdates(draw(_storm), abort_after=draw(_abort)), O.OpenFile(c, f),
-            O.StartContainer((draw(_idx),)), O.OpenFile(-1, draw(_layer_file))]
+def _update_storm(c: int, f: int, count: int, abort: int, layer: int, f2: int
+                  ) -> list[O.Op]:
+    return [O.SignatureUpdates(count, abort_after=abort), O.OpenFile(c, f),
+            O.StartContainer((layer,)), O.OpenFile(-1, f2)]
 
 
-def _big_layer(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    n = draw(_big)
-    return [*draw(_pre_update),
-            O.InstallLayer(draw(_idx), files=n, registered=draw(_bool)),
-            O.StartContainer((draw(_idx), -1)), O.OpenMany(-1, 0, draw(_big)),
-            O.OpenFile(c, f), O.OpenFile(-1, f)]
+def _big_layer(c: int, f: int, pre: list[O.Op], volume: int, n: int, registered: bool,
+               layer: int, opened: int) -> list[O.Op]:
+    return [*pre, O.InstallLayer(volume, files=n, registered=registered),
+            O.StartContainer((layer, -1)), O.OpenMany(-1, 0, opened), O.OpenFile(c, f),
+            O.OpenFile(-1, f)]
 
 
-def _many_containers(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    # The same paths in two containers far apart: per-silo tables with small limits.
-    # Both files are written before either is opened, so neither write hides the other.
-    far = c + draw(_offset)
-    n = draw(_small)
-    file = draw(st.sampled_from([O.new_file(n), f]))
-    a, b = (c, far) if draw(_bool) else (far, c)
-    return [O.StartContainers(draw(_many), (draw(_idx),)),
-            O.CreateFile(b, n, malware=draw(_bool)), O.WriteFile(b, f, malware=draw(_bool)),
+def _many_containers(c: int, f: int, count: int, layer: int, offset: int, n: int, new: bool,
+                     near_first: bool, malware: bool, malware2: bool) -> list[O.Op]:
+    # The same paths in two containers far apart: per-silo tables with small limits. Both
+    # files are written before either is opened, so neither write hides the other.
+    far = c + offset
+    file = O.new_file(n) if new else f
+    a, b = (c, far) if near_first else (far, c)
+    return [O.StartContainers(count, (layer,)),
+            O.CreateFile(b, n, malware=malware), O.WriteFile(b, f, malware=malware2),
             O.CreateFile(a, n), O.WriteFile(a, f), O.OpenFile(a, file), O.OpenFile(b, file)]
 
 
-def _many_detections(draw: st.DrawFn, c: int, f: int) -> list[O.Op]:
-    every = draw(st.sampled_from([2, 3]))
-    n = draw(st.sampled_from([40, 90, 200]))
-    return [O.InstallLayer(draw(_idx), files=n, registered=draw(_bool), malware_every=every),
+def _many_detections(c: int, f: int, volume: int, every: int, n: int, registered: bool
+                     ) -> list[O.Op]:
+    return [O.InstallLayer(volume, files=n, registered=registered, malware_every=every),
             O.ProactiveScan(), O.StartContainer((-1,)), O.OpenFile(-1, every - 1),
             O.OpenFile(-1, 2 * every - 1), O.OpenMany(-1, 0, n)]
 
 
-_Scene = Callable[[st.DrawFn, int, int], list[O.Op]]
+_concurrent_op = _op(
+    O.ConcurrentOpens, containers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
+    files=_in_flight, order=_order, fail=st.sampled_from([-1, 0, 1, 7]),
+    write=st.sampled_from([-1, -1, 0, 1]), host_write=_bool, malware=_bool, update=_rare,
+    proactive=_rare)
 
-
-def _named(name: str, scene: _Scene) -> st.SearchStrategy[tuple[str, list[O.Op]]]:
-    @st.composite
-    def run(draw: st.DrawFn) -> tuple[str, list[O.Op]]:
-        return name, scene(draw, draw(_idx), draw(_scene_file))
-
-    return run()
-
-
-#: Scenes that set up a trap and walk into it, by name (the coverage table's "scene").
-SCENES: dict[str, _Scene] = {
-    "cow-reopen": _cow_reopen,
-    "tamper-reopen": _tamper_reopen,
-    "update-new-container": _update_new_container,
-    "id-reuse": _id_reuse,
-    "stopped-volume": _stopped_volume,
-    "scratch-rewrite": _scratch_rewrite,
-    "update-mid-scan": _update_mid_scan,
-    "failed-scan": _failed_scan,
-    "mapped-hostile": _mapped_hostile,
-    "ids-elsewhere": _ids_elsewhere,
-    "proactive-then-open": _proactive_then_open,
-    "host-writes-scratch": _host_writes_scratch,
-    "install-error": _install_error,
-    "host-opens-container-file": _host_opens_container_file,
-    "claimed-ids": _claimed_ids,
-    "concurrent": _concurrent,
+#: Scenes that set up a trap and walk into it, by name (the coverage table's "scene"),
+#: each with the strategies of its arguments after the container and the file.
+SCENES: dict[str, tuple[_Scene, tuple[st.SearchStrategy[Any], ...]]] = {
+    "cow-reopen": (_cow_reopen, (_fuzz,)),
+    "tamper-reopen": (_tamper_reopen, (_idx, _idx)),
+    "update-new-container": (_update_new_container, (_abort, _idx, _bool)),
+    "id-reuse": (_id_reuse, (_idx, _local_install)),
+    "stopped-volume": (_stopped_volume, (_cfile,)),
+    "scratch-rewrite": (_scratch_rewrite, (_small,)),
+    "update-mid-scan": (_update_mid_scan, (_idx,)),
+    "failed-scan": (_failed_scan, (_idx, _idx)),
+    "mapped-hostile": (_mapped_hostile, (_idx, _small, _fuzz, _fuzz)),
+    "ids-elsewhere": (_ids_elsewhere, (_local_install,)),
+    "proactive-then-open": (_proactive_then_open, (_abort, _bool, _idx, _layer_file)),
+    "host-writes-scratch": (_host_writes_scratch, (_small, _bool, _bool)),
+    "install-error": (_install_error, (_pre_update, _idx, st.integers(2, O.MAX_LAYER_FILES),
+                                       _bool, _bool, _maybe_file)),
+    "host-opens-container-file": (_host_opens_container_file, (_idx, _bool, _idx, _idx)),
+    "claimed-ids": (_claimed_ids, (st.sampled_from([2, 3, 10, 11]), _idx)),
+    "concurrent": (_concurrent, (_pre_update, _concurrent_op, _layer_file, _idx,
+                                 _layer_file)),
 }
 #: Long histories (SPEC §3): costlier, so each example enables them less often.
-LONG_SCENES: dict[str, _Scene] = {
-    "update-storm": _update_storm,
-    "big-layer": _big_layer,
-    "many-containers": _many_containers,
-    "many-detections": _many_detections,
+LONG_SCENES: dict[str, tuple[_Scene, tuple[st.SearchStrategy[Any], ...]]] = {
+    "update-storm": (_update_storm, (_storm, _abort, _idx, _layer_file)),
+    "big-layer": (_big_layer, (_pre_update, _idx, _big, _bool, _idx, _big)),
+    "many-containers": (_many_containers, (_many, _idx, _offset, _small, _bool, _bool, _bool,
+                                           _bool)),
+    "many-detections": (_many_detections, (_idx, st.sampled_from([2, 3]),
+                                           st.sampled_from([40, 90, 200]), _bool)),
 }
+
+
+def _named(name: str, scene: _Scene, args: tuple[st.SearchStrategy[Any], ...]
+           ) -> st.SearchStrategy[tuple[str, list[O.Op]]]:
+    def build(values: tuple[Any, ...]) -> tuple[str, list[O.Op]]:
+        return name, scene(*values)
+
+    return st.tuples(_idx, _scene_file, *args).map(build)
+
 
 _opens = st.lists(st.one_of(_open, _open, _op(O.VolumeOpen, container=_idx, file=_cfile)),
                   min_size=1, max_size=4).map(lambda ops: ("open-burst", ops))
 _single = _operations.map(lambda op: ("single", [op]))
 _Fragment = st.SearchStrategy[tuple[str, list[O.Op]]]
-_COMMON: list[_Fragment] = [_opens, *(_named(n, sc) for n, sc in SCENES.items())]
-_LONG: list[_Fragment] = [_named(n, sc) for n, sc in LONG_SCENES.items()]
+_COMMON: list[_Fragment] = [_opens, *(_named(n, *sc) for n, sc in SCENES.items())]
+_LONG: list[_Fragment] = [_named(n, *sc) for n, sc in LONG_SCENES.items()]
 _swarm = st.tuples(st.tuples(*(_bool for _ in _COMMON)), st.tuples(*(_rare for _ in _LONG)))
 _fragments: _Fragment = st.one_of(_single, *_COMMON, *_LONG)
 
@@ -311,41 +321,56 @@ def fragments() -> st.SearchStrategy[tuple[str, list[O.Op]]]:
     return _fragments
 
 
-@st.composite
-def _opening(draw: st.DrawFn) -> list[O.Op]:
+_HYPERV_OPENS = [O.OpenFile(0, i) for i in range(3)]
+_FIRST_OPENS = [O.OpenFile(-1, i) for i in range(O.MAX_LAYER_FILES)]
+
+
+def _opening(values: tuple[O.Op, bool, O.Op, bool, O.Op, int, int]) -> list[O.Op]:
     """A host worth testing: local layers (one maybe on a second volume), maybe a remote
     layer, and containers on them, with every file opened once."""
-    ops: list[O.Op] = [draw(_local_install)]
-    if draw(_bool):
-        ops.append(draw(_local_install))
-    if draw(_bool):
-        ops.append(draw(_remote_install))
-        ops += [O.StartContainer((0,), hyperv=True)]
-        ops += [O.OpenFile(0, i) for i in range(3)]
-    ops.append(O.StartContainer((draw(_idx), draw(_idx))))
-    ops += [O.OpenFile(-1, i) for i in range(O.MAX_LAYER_FILES)]
-    return ops
+    first, two, second, remote, remote_install, a, b = values
+    ops = [first, *([second] if two else [])]
+    if remote:
+        ops += [remote_install, O.StartContainer((0,), hyperv=True), *_HYPERV_OPENS]
+    return [*ops, O.StartContainer((a, b)), *_FIRST_OPENS]
 
 
-_openings = _opening()
+_openings = st.tuples(_local_install, _bool, _local_install, _bool, _remote_install, _idx,
+                      _idx).map(_opening)
 _setups = setups()
 
 
-@st.composite
-def examples(draw: st.DrawFn, max_fragments: int = 20
-             ) -> tuple[O.Setup, list[O.Op], list[str]]:
+def _enabled(common: tuple[bool, ...], long: tuple[bool, ...]) -> list[_Fragment]:
+    return [_single, *(f for f, on in zip(_COMMON, common, strict=True) if on),
+            *(f for f, on in zip(_LONG, long, strict=True) if on)]
+
+
+def draw_example(draw: Callable[[st.SearchStrategy[Any]], Any], max_fragments: int = 20
+                 ) -> tuple[O.Setup, list[O.Op], list[str]]:
     """A setup, an operation list and the scene each operation belongs to: an opening,
     then fragments. Swarm testing: each example enables a random subset of fragment
-    families (long histories less often), so some examples pile up what others dilute."""
+    families (long histories less often), so some examples pile up what others dilute.
+
+    The engine calls this with ``st.data()``'s ``draw``: Hypothesis labels a composite
+    strategy by a hash of its code, which differs from process to process, and its
+    shrinker orders its passes by label, so a composite here would make the shrunk traces
+    depend on the interpreter's hash seed.
+    """
     setup = draw(_setups)
     ops = draw(_openings)
     scenes = ["opening"] * len(ops)
-    common, long = draw(_swarm)  # each long history is enabled in about one example in 8
-    enabled = [_single, *(f for f, on in zip(_COMMON, common, strict=True) if on),
-               *(f for f, on in zip(_LONG, long, strict=True) if on)]
+    enabled = _enabled(*draw(_swarm))
     pick = st.integers(0, len(enabled) - 1)
     for _ in range(draw(st.integers(max_fragments // 2, max_fragments))):
         name, frag = draw(enabled[draw(pick)])
         ops.extend(frag)
         scenes.extend([name] * len(frag))
     return setup, ops, scenes
+
+
+@st.composite
+def examples(draw: st.DrawFn, max_fragments: int = 20
+             ) -> tuple[O.Setup, list[O.Op], list[str]]:
+    """:func:`draw_example` as a strategy, for tests (the engine draws through
+    ``st.data()`` so that its shrinking does not depend on the hash seed)."""
+    return draw_example(draw, max_fragments)
