@@ -169,9 +169,10 @@ class Lockstep:
 
     def _handed(self, method: str, mine: Any, theirs: Any) -> None:
         """SAFE-13: the adapter got a copy; it must come back as it went out."""
-        changed = _changes(mine, theirs)
-        if changed:
-            raise self._fault(method, f"changed what it was handed: {changed}")
+        if mine == theirs and (type(theirs) is not PostCreate or _same_ecp(mine.ecp,
+                                                                          theirs.ecp)):
+            return
+        raise self._fault(method, f"changed what it was handed: {_changes(mine, theirs)}")
 
     def start(self, services: Any) -> None:
         self.services = _GuardedServices(services)
@@ -451,7 +452,7 @@ class Checker:
             return "SAFE-10", ("skipped on the strength of an aborted proactive scan: with "
                                "the abort notices withheld it scanned; an aborted scan does "
                                "not count as completed")
-        if keyed is not None and ident is not None and self._credited_elsewhere(r, ident.key):
+        if keyed is not None and ident is not None and self._credited_elsewhere(r, ident):
             return "SAFE-14", ("the skip rested on another file's scan: with every clean "
                                "result about other files turned to ERROR it scanned, and "
                                "with this file's own turned to ERROR it still skipped; a "
@@ -510,18 +511,20 @@ class Checker:
             self.factory, self.setup, self.ops[: self.index + 1], r.post.create_id, r.post,
             hide_aborts=True) is Verdict.SCAN
 
-    def _credited_elsewhere(self, r: CreateRecord, key: bytes) -> bool:
+    def _credited_elsewhere(self, r: CreateRecord, ident: FileObj) -> bool:
         """Did the SKIP rest on another file's scan? It did if spoiling every other file's
         clean results makes the adapter scan, while spoiling this file's own does not (a
-        table that merely grew, or an error cached clean, fails one of the two)."""
+        table that merely grew, or an error cached clean, fails one of the two). A copied-
+        on-write file's old backing file counts as its own: relying on it is SAFE-3."""
         if not self.probe_enabled:
             return False
         ops = self.ops[: self.index + 1]
         target = r.post.create_id
+        own = frozenset({ident.key} | ({r.old_backing.key} if r.old_backing else set()))
         return (probe_verdict(self.factory, self.setup, ops, target, r.post,
-                              spoil=(key, True)) is Verdict.SCAN
+                              spoil=(own, True)) is Verdict.SCAN
                 and probe_verdict(self.factory, self.setup, ops, target, r.post,
-                                  spoil=(key, False)) is Verdict.SKIP)
+                                  spoil=(own, False)) is Verdict.SKIP)
 
     def _probe_key(self, r: CreateRecord) -> str | None:
         """Which part of the ids the skip depended on: a SAFE-6 reason, ``""`` when the key
@@ -680,7 +683,8 @@ class _ProbeAdapter:
 
 
 def probe_verdict(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
-                  target: int, post: PostCreate, *, spoil: tuple[bytes, bool] | None = None,
+                  target: int, post: PostCreate, *,
+                  spoil: tuple[frozenset[bytes], bool] | None = None,
                   rename: _Rename | None = None, hide_aborts: bool = False
                   ) -> Verdict | None:
     """Replay ``ops`` with a fresh adapter and return its answer to ``post`` in place of
@@ -711,6 +715,14 @@ def _ecp_text(req: EcpRequest | None, ecp: RedirectionEcp | None) -> str:
     return (f"Size {ecp.size}, {'acknowledged' if ecp.acknowledged else 'NOT acknowledged'}, "
             f"flags {int(ecp.flags):#x}, FileId {ecp.file_id.hex()}, "
             f"VolumeGuid {ecp.volume_guid.hex()}, {len(ecp.raw)} bytes")
+
+
+def _same_ecp(mine: RedirectionEcp | None, theirs: RedirectionEcp | None) -> bool:
+    """Equal raw bytes (``==``) are not enough: the parsed fields can be rewritten too."""
+    return theirs is None or (
+        mine is not None and mine.flags == theirs.flags and mine.ids == theirs.ids
+        and mine.layer_key == theirs.layer_key and mine.size == theirs.size
+        and mine.complete == theirs.complete)
 
 
 def _changes(mine: Any, theirs: Any) -> str:

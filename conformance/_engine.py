@@ -65,8 +65,8 @@ class RunProfile:
 
 
 PROFILES: dict[str, RunProfile] = {
-    "quick": RunProfile("quick", 2000, 20, False, "a quarter of a minute on 2 cores"),
-    "certify": RunProfile("certify", 10000, 24, True,
+    "quick": RunProfile("quick", 2000, 18, False, "a quarter of a minute on 2 cores"),
+    "certify": RunProfile("certify", 10000, 18, True,
                           "derandomized: a fixed seed per suite version, a minute or two"),
     "deep": RunProfile("deep", 100000, 32, False, "nightly scale, an hour or so", True),
 }

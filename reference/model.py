@@ -308,7 +308,7 @@ class World:
         adapter: Adapter,
         on_create: Callable[[CreateRecord], None] | None = None,
         *,
-        spoil: tuple[bytes, bool] | None = None,
+        spoil: tuple[frozenset[bytes], bool] | None = None,
         hide_aborts: bool = False,
     ) -> None:
         self.setup = setup
@@ -342,9 +342,9 @@ class World:
         self.last_clean: FileObj | None = None
         #: (identity key, content serial) of every finding of this product (SAFE-11).
         self.findings: set[tuple[bytes, int]] = set()
-        #: Diagnosis probes only: ``(key, others)`` turns every clean result about the file
-        #: with ``key`` (or, with ``others``, about every other file) into ERROR, to see
-        #: whether a SKIP rested on that file's own scans or on another's.
+        #: Diagnosis probes only: ``(keys, others)`` turns every clean result about the
+        #: files with ``keys`` (or, with ``others``, about every other file) into ERROR, to
+        #: see whether a SKIP rested on that file's own scans or on another's.
         self.spoil = spoil
         #: Diagnosis probes only: aborted proactive scans end without a word to the adapter.
         self.hide_aborts = hide_aborts
@@ -385,7 +385,7 @@ class World:
 
     def _result(self, result: ScanResult, key: bytes) -> ScanResult:
         spoil = self.spoil
-        if spoil is not None and (key != spoil[0]) is spoil[1] and (
+        if spoil is not None and (key not in spoil[0]) is spoil[1] and (
                 result.outcome is ScanOutcome.CLEAN):
             return ScanResult(result.create_id, result.volume_guid, result.file_id,
                               result.signature_version, ScanOutcome.ERROR, result.origin)
