@@ -38,6 +38,10 @@ def test_mutant_is_caught_with_its_id(inv: str, mutant: type[BaseAdapter]) -> No
     assert report is not None
     assert report.steps or inv == "SAFE-12"  # SAFE-12 trips in start(), before any step
     trace = report.trace("tests/gallery.py:" + mutant.__name__)
+    if report.nondeterministic:
+        # A failure that does not recur is reported, not replayed: the unshrunk example.
+        assert inv == "SAFE-13" and trace["nondeterministic"] and trace["ops"]
+        return
     assert inv in replay(mutant, trace).ids
     # The same steps are harmless to the reference (at the level the trace was judged
     # against): the trace shows the mutant's defect, not the suite's.
@@ -53,7 +57,9 @@ def test_mutant_is_caught_with_its_id(inv: str, mutant: type[BaseAdapter]) -> No
                          ids=lambda a: a.__name__)
 @pytest.mark.parametrize("seed", [SEED, 7])
 def test_correct_adapters_raise_no_safety_alarm(adapter: type[BaseAdapter], seed: int) -> None:
-    result = run_conformance(adapter, "quick", seed=seed, workloads=False)
+    # A short run per seed keeps CI quick; `tox -e power -- --correct` runs 20,000 examples
+    # over several seeds.
+    result = run_conformance(adapter, "quick", seed=seed, max_examples=1000, workloads=False)
     alarms = [i for i in result.failed if INVARIANTS[i].level in (*SAFETY_LEVELS, "warning")]
     assert alarms == [], result.summary()
     assert result.levels["conformant"] and result.levels["signature-current"]

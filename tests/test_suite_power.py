@@ -289,3 +289,31 @@ def test_same_seed_same_trace_in_another_process_with_another_hash_seed() -> Non
         assert done.returncode == 0, done.stderr
         outs.append(done.stdout)
     assert outs[0] == outs[1]
+
+
+def _trace_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(
+        (Path(__file__).parent.parent / "reports" / "trace.schema.json").read_text())
+    return schema
+
+
+def test_traces_of_both_format_versions_validate_against_the_trace_schema() -> None:
+    import jsonschema
+
+    schema = _trace_schema()
+    jsonschema.validate(json.loads(V1_TRACE.read_text()), schema)
+    ops = [O.InstallLayer(files=2), O.StartContainer((0,)), O.SignatureUpdate(abort_after=0),
+           O.ConcurrentOpens(files=(0, 1), fail=0), O.SignatureUpdates(3),
+           O.StartContainers(2), O.OpenMany(0, 0, 2)]
+    steps: list[str] = []
+    Checker(reference_factory(), O.Setup(), Tally()).run(ops, steps)
+    from conformance._engine import ViolationReport
+
+    trace = ViolationReport("SAFE-14", "conformant", "all", "example", {}, O.Setup(),
+                            tuple(ops), steps).trace()
+    assert trace["format_version"] == 2
+    jsonschema.validate(trace, schema)
+    # A version 1 trace cannot hold what version 2 added.
+    old = {**trace, "format_version": 1, "nondeterministic": False}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(old, schema)
