@@ -9,7 +9,7 @@ from gallery import CORRECT, MUTANTS, ScansEverything
 from conformance import INVARIANTS, BaseAdapter, replay, run_conformance
 from reference.adapter import reference_factory
 
-SEED = 20261125
+SEED = 1  # tox -e power measures seeds 1..5
 CASES = [(inv, m) for inv, ms in MUTANTS.items() for m in ms]
 SAFETY_LEVELS = ("conformant", "signature-current")
 
