@@ -561,7 +561,9 @@ class World:
     def _op_concurrent_opens(self, op: O.ConcurrentOpens) -> None:
         in_flight: list[Scan] = []
         opened: list[tuple[Container, Entry]] = []
-        for i, file in enumerate(op.files[:O.MAX_IN_FLIGHT]):
+        files = op.files[:O.MAX_IN_FLIGHT]
+        fail = op.fail % len(files) if op.fail >= 0 and files else -1
+        for i, file in enumerate(files):
             c = self._running(op.containers[i % len(op.containers)] if op.containers else 0)
             if c is None:
                 return
@@ -569,7 +571,7 @@ class World:
             if e is None:
                 continue
             opened.append((c, e))
-            self._container_open(c, e, i == op.fail, False, 0, defer=in_flight)
+            self._container_open(c, e, i == fail, False, 0, defer=in_flight)
         if op.write >= 0 and opened:
             c, e = opened[op.write % len(opened)]
             self._write_in_flight(c, e, op.host_write, op.malware)
@@ -1061,8 +1063,9 @@ def describe_op(world: World, op: O.Op) -> str:
 def describe_concurrent(world: World, op: O.ConcurrentOpens,
                         cont: Callable[[int], str]) -> str:
     files = op.files[:O.MAX_IN_FLIGHT]
+    fail = op.fail % len(files) if op.fail >= 0 and files else -1
     opens = [f"{cont(op.containers[i % len(op.containers)] if op.containers else 0)} opens "
-             f"{O.container_path(f)}{' (scan fails)' if i == op.fail else ''}"
+             f"{O.container_path(f)}{' (scan fails)' if i == fail else ''}"
              for i, f in enumerate(files)]
     parts = [f"at once: {'; '.join(opens)}"]
     if op.write >= 0 and files:

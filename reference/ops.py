@@ -190,9 +190,10 @@ class ConcurrentOpens(Op):
     files: tuple[int, ...] = (0, 1)
     #: Delivery order of the results: 0 reverses them, k > 0 shuffles them with seed k.
     order: int = 0
-    #: Index of the open whose scan ends in ERROR (-1: none).
+    #: Index (modulo the opens) of the open whose scan ends in ERROR (-1: none).
     fail: int = -1
-    #: Index of the open whose file is written while its scan is in flight (-1: none).
+    #: Index (modulo the opens) of the open whose file is written while its scan is in
+    #: flight (-1: none).
     write: int = -1
     #: That write comes from the host: a layer file tampered with on its host volume, or a
     #: non-container write to the container's volume.
