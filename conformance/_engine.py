@@ -337,7 +337,8 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
               verbosity=Verbosity.quiet, print_blob=False,
               # No explain phase: our own minimizer and the truth report say more.
-              phases=(Phase.explicit, Phase.generate, Phase.shrink))
+              phases=(Phase.explicit, Phase.generate,
+                      *((Phase.target,) if prof.targeting else ()), Phase.shrink))
     @hseed(seed)
     @given(st.data())
     def check(data: st.DataObject) -> None:
