@@ -448,7 +448,7 @@ class Checker:
                                   "with them renamed wherever the adapter saw them, it "
                                   "scanned; its key confuses this file with another (a "
                                   "folded, hashed, truncated or otherwise lossy key)")
-        if self.world.aborts and self._trusted_abort(r):
+        if self.world.aborted_at is not None and self._trusted_abort(r):
             return "SAFE-10", ("skipped on the strength of an aborted proactive scan: with "
                                "the abort notices withheld it scanned; an aborted scan does "
                                "not count as completed")
@@ -500,16 +500,13 @@ class Checker:
             digest = hashlib.sha256(salt + old).digest()
             rename = _Rename(old, digest[:16] + old[16:], ident.volume_guid, ident.path,
                              f"{ident.path}.{digest[16:20].hex()}")
-            if probe_verdict(self.factory, self.setup, self.ops[: self.index + 1],
-                             r.post.create_id, r.post, rename=rename) is Verdict.SCAN:
+            if self._probe(r, r.post, rename=rename) is Verdict.SCAN:
                 return True
         return False
 
     def _trusted_abort(self, r: CreateRecord) -> bool:
         """Does the SKIP go away when the adapter is never told of an aborted scan?"""
-        return self.probe_enabled and probe_verdict(
-            self.factory, self.setup, self.ops[: self.index + 1], r.post.create_id, r.post,
-            hide_aborts=True) is Verdict.SCAN
+        return self.probe_enabled and self._probe(r, r.post, hide_aborts=True) is Verdict.SCAN
 
     def _credited_elsewhere(self, r: CreateRecord, ident: FileObj) -> bool:
         """Did the SKIP rest on another file's scan? It did if spoiling every other file's
@@ -518,13 +515,9 @@ class Checker:
         on-write file's old backing file counts as its own: relying on it is SAFE-3."""
         if not self.probe_enabled:
             return False
-        ops = self.ops[: self.index + 1]
-        target = r.post.create_id
         own = frozenset({ident.key} | ({r.old_backing.key} if r.old_backing else set()))
-        return (probe_verdict(self.factory, self.setup, ops, target, r.post,
-                              spoil=(own, True)) is Verdict.SCAN
-                and probe_verdict(self.factory, self.setup, ops, target, r.post,
-                                  spoil=(own, False)) is Verdict.SKIP)
+        return (self._probe(r, r.post, spoil=(own, True)) is Verdict.SCAN
+                and self._probe(r, r.post, spoil=(own, False)) is Verdict.SKIP)
 
     def _probe_key(self, r: CreateRecord) -> str | None:
         """Which part of the ids the skip depended on: a SAFE-6 reason, ``""`` when the key
@@ -556,10 +549,11 @@ class Checker:
             return own_id
         return ""
 
-    def _probe(self, r: CreateRecord, post: PostCreate) -> Verdict | None:
-        """Replay this example with a fresh adapter and ask it about ``post`` instead."""
+    def _probe(self, r: CreateRecord, post: PostCreate, **shown: Any) -> Verdict | None:
+        """Replay this example with a fresh adapter and ask it about ``post`` instead;
+        ``shown`` changes what the replay shows it (see :func:`probe_verdict`)."""
         return probe_verdict(self.factory, self.setup, self.ops[: self.index + 1],
-                             r.post.create_id, post)
+                             r.post.create_id, post, **shown)
 
     def _violation(self, inv: str, r: CreateRecord, summary: str) -> Violation:
         return violation(inv, summary, self.explain(r), self.index)

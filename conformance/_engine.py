@@ -65,7 +65,7 @@ class RunProfile:
 
 
 PROFILES: dict[str, RunProfile] = {
-    "quick": RunProfile("quick", 2000, 18, False, "a quarter of a minute on 2 cores"),
+    "quick": RunProfile("quick", 2000, 18, False, "about half a minute"),
     "certify": RunProfile("certify", 10000, 18, True,
                           "derandomized: a fixed seed per suite version, a minute or two"),
     "deep": RunProfile("deep", 100000, 32, False, "nightly scale, an hour or so", True),
@@ -330,8 +330,10 @@ def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
 def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: int,
                     seed: int, tally: Tally, notify: Progress
                     ) -> tuple[Violation | None, tuple[O.Setup, list[O.Op]] | None]:
-    holder: dict[str, tuple[O.Setup, list[O.Op]]] = {}
-    first: list[Violation] = []
+    #: The example run last (after shrinking, the minimal one).
+    last: list[tuple[O.Setup, list[O.Op]]] = []
+    #: The first failing example, unshrunk, and what it broke.
+    first: list[tuple[O.Setup, list[O.Op], Violation]] = []
 
     @settings(max_examples=max_examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
@@ -343,20 +345,19 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
     @given(st.data())
     def check(data: st.DataObject) -> None:
         setup, ops, scenes = strategies.draw_example(data.draw, prof.max_fragments)
-        holder["last"] = (setup, ops)
+        last[:] = [(setup, ops)]
         try:
             checker = Checker(factory, setup, tally)
             checker.run(ops, scenes=scenes)
         except Violation as v:
-            if "failed" not in holder:
-                holder["failed"] = (setup, ops)
-                first.append(v)
+            if not first:
+                first.append((setup, ops, v))
                 notify("shrinking", tally.examples, 1)
             raise
         finally:
             if tally.examples % 25 == 0:
-                notify("shrinking" if "failed" in holder else "generating", tally.examples,
-                       len(tally.recorded) + ("failed" in holder))
+                notify("shrinking" if first else "generating", tally.examples,
+                       len(tally.recorded) + bool(first))
         if prof.targeting:
             # Hill-climb toward long histories (costly: only where the budget allows).
             world = checker.world
@@ -367,14 +368,15 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
     try:
         check()
     except Violation as v:
-        found = holder.get("last")
-        if found is not None and _recurs(factory, found, v):
-            return v, found
-        return _nondeterministic(v, holder["failed"]), holder["failed"]
+        if last and _recurs(factory, last[0], v):
+            return v, last[0]
+        setup, ops, _ = first[0]
+        return _nondeterministic(v), (setup, ops)
     except Flaky:
         # The failure did not recur while Hypothesis replayed it: the adapter's answers are
         # not a function of the events it received.
-        return _nondeterministic(first[0], holder["failed"]), holder["failed"]
+        setup, ops, failure = first[0]
+        return _nondeterministic(failure), (setup, ops)
     return None, None
 
 
@@ -386,7 +388,7 @@ def _recurs(factory: Callable[[], Any], example: tuple[O.Setup, list[O.Op]],
                for _ in range(2))
 
 
-def _nondeterministic(v: Violation, example: tuple[O.Setup, list[O.Op]]) -> Violation:
+def _nondeterministic(v: Violation) -> Violation:
     return violation(
         "SAFE-13",
         f"non-deterministic: {v.id} ({v.summary}) did not recur when the same events were "

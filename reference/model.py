@@ -348,8 +348,6 @@ class World:
         self.spoil = spoil
         #: Diagnosis probes only: aborted proactive scans end without a word to the adapter.
         self.hide_aborts = hide_aborts
-        #: Proactive scans aborted so far.
-        self.aborts = 0
         #: Exercise counts the model itself observes (the checker drains it after each op).
         self.ex: Counter[str] = Counter()
         self.services = Services(self)
@@ -419,7 +417,7 @@ class World:
 
     def _op_install_layer(self, op: O.InstallLayer) -> None:
         self._layer_serial += 1
-        n = max(1, min(op.files, O.MAX_BULK))
+        n = O.bulk(op.files)
         name = f"L{self._layer_serial}"
         paths = [O.layer_path(i) for i in range(n)]
         every = op.malware_every
@@ -504,7 +502,7 @@ class World:
 
     def _op_start_containers(self, op: O.StartContainers) -> None:
         one = O.StartContainer(op.layers, op.hyperv)
-        for _ in range(max(1, min(op.count, O.MAX_BULK))):
+        for _ in range(O.bulk(op.count)):
             self._op_start_container(one)
 
     def _op_stop_container(self, op: O.StopContainer) -> None:
@@ -550,7 +548,7 @@ class World:
         if c is None:
             return
         first = max(0, op.first)
-        for i in range(first, first + max(1, min(op.count, O.MAX_BULK))):
+        for i in range(first, first + O.bulk(op.count)):
             e = self._entry(c, O.layer_path(i))
             if e is None:
                 if c.backing_for(O.layer_path(i)) is None:
@@ -778,7 +776,7 @@ class World:
         self._update(op.abort_after)
 
     def _op_signature_updates(self, op: O.SignatureUpdates) -> None:
-        n = max(1, min(op.count, O.MAX_BULK))
+        n = O.bulk(op.count)
         for i in range(n):
             self._update(op.abort_after if i == n - 1 else 0)
 
@@ -809,7 +807,6 @@ class World:
             self._update()
         if aborted:
             self.aborted_at = version
-            self.aborts += 1
             if not self.hide_aborts:
                 self.adapter.proactive_scan_aborted(version)
         else:
@@ -986,7 +983,7 @@ def describe_op(world: World, op: O.Op) -> str:
             extra += f", install scan of file {op.fail_file} fails"
         reg = "registered " if op.registered else ""
         return (f"install {reg}{'remote ' if op.remote else 'local '}layer "
-                f"L{world._layer_serial + 1} ({max(1, min(op.files, O.MAX_BULK))} files) "
+                f"L{world._layer_serial + 1} ({O.bulk(op.files)} files) "
                 f"on {where}{extra}")
     if isinstance(op, (O.RegisterLayer, O.UnregisterLayer, O.UninstallLayer)):
         return f"{k.replace('_layer', '')} layer {lay(op.layer)}"
@@ -1001,7 +998,7 @@ def describe_op(world: World, op: O.Op) -> str:
     if isinstance(op, O.StartContainers):
         pool = world.remote_layers() if op.hyperv else world.local_layers()
         chain = [lay(i, pool) for i in op.layers[:4] or (0,)]
-        n = max(1, min(op.count, O.MAX_BULK))
+        n = O.bulk(op.count)
         first = world._container_serial + 1
         return (f"start {n} {'Hyper-V' if op.hyperv else 'process-isolated'} containers "
                 f"C{first}..C{first + n - 1} on [{', '.join(dict.fromkeys(chain))}]")
@@ -1009,7 +1006,7 @@ def describe_op(world: World, op: O.Op) -> str:
         return f"stop container {cont(op.container)} (its volume stays mounted)"
     if isinstance(op, O.OpenMany):
         first = max(0, op.first)
-        n = max(1, min(op.count, O.MAX_BULK))
+        n = O.bulk(op.count)
         return (f"{cont(op.container)} opens {O.layer_path(first)} .. "
                 f"{O.layer_path(first + n - 1)} one after another")
     if isinstance(op, O.ConcurrentOpens):
@@ -1048,7 +1045,7 @@ def describe_op(world: World, op: O.Op) -> str:
                  if op.abort_after >= 0 else "")
         return f"signature update to v{world.version + 1}{abort}"
     if isinstance(op, O.SignatureUpdates):
-        n = max(1, min(op.count, O.MAX_BULK))
+        n = O.bulk(op.count)
         return f"{n} signature updates, v{world.version + 1} .. v{world.version + n}"
     if isinstance(op, O.ProactiveScan):
         parts = [f"proactive scan under v{world.version}"]

@@ -18,6 +18,11 @@ from typing import Any, ClassVar
 MAX_LAYER_FILES = 6
 #: Bounds on bulk operations, so a hand-written trace cannot ask for a runaway example.
 MAX_BULK = 1_000_000
+def bulk(count: int) -> int:
+    """How many times a bulk operation acts: at least once, at most ``MAX_BULK``."""
+    return max(1, min(count, MAX_BULK))
+
+
 #: The most opens one ``concurrent_opens`` puts in flight at once.
 MAX_IN_FLIGHT = 8
 

@@ -48,6 +48,13 @@ class _Mutant(ReferenceAdapter):
         super().__init__("signature-current", True)
         self._extra: dict[object, object] = {}
 
+    def _scanned(self, result: ScanResult) -> bytes | None:
+        """The backing identity a result is for: the pending create's, or a proactive
+        scan's named file. Read it before ``super().scan_completed`` pops the pending."""
+        if result.create_id is None:
+            return result.file_id + result.volume_guid
+        return self._pending.get(result.create_id)
+
 
 # --- SAFE ---------------------------------------------------------------------------------
 class TrustsLayerFlag(_Mutant):
@@ -129,8 +136,7 @@ class _ShortKey(_Mutant):
         return super().post_create(create)
 
     def scan_completed(self, result: ScanResult) -> None:
-        key = self._pending.get(result.create_id) if result.create_id is not None else (
-            result.file_id + result.volume_guid)
+        key = self._scanned(result)
         super().scan_completed(result)
         if key and result.outcome is ScanOutcome.CLEAN:
             self._extra[self.short(key)] = result.signature_version
@@ -746,10 +752,7 @@ class DirectMappedCache(_Mutant):
         return super().post_create(create)
 
     def scan_completed(self, result: ScanResult) -> None:
-        if result.create_id is None:
-            key: bytes | None = result.file_id + result.volume_guid
-        else:
-            key = self._pending.get(result.create_id)
+        key = self._scanned(result)
         super().scan_completed(result)
         if key and result.outcome is ScanOutcome.CLEAN and result.signature_version == (
                 self._version) and key[:16] != ZERO:
@@ -792,10 +795,7 @@ class HashedSlotNoTag(_Mutant):
         return super().post_create(create)
 
     def scan_completed(self, result: ScanResult) -> None:
-        if result.create_id is None:
-            key: bytes | None = result.file_id + result.volume_guid
-        else:
-            key = self._pending.get(result.create_id)
+        key = self._scanned(result)
         super().scan_completed(result)
         if key and result.outcome is ScanOutcome.CLEAN and key[:16] != ZERO:
             slots = self._slots()
