@@ -460,8 +460,12 @@ class World:
         layer = self._pick(self.local_layers(), op.layer)
         if layer is None:
             return
-        f = self._pick(list(layer.files.values()), op.file)
-        f.replace(self._content(f"tampered {layer.name} {f.path}", op.malware, op.delay))
+        self._tamper(layer, self._pick(list(layer.files.values()), op.file), op.malware,
+                     op.delay)
+
+    def _tamper(self, layer: Layer, f: FileObj, malware: bool, delay: int) -> None:
+        """A write to a local layer file on its host volume."""
+        f.replace(self._content(f"tampered {layer.name} {f.path}", malware, delay))
         self._change(f, ChangeKind.WRITE, None)
 
     def _op_uninstall_layer(self, op: O.UninstallLayer) -> None:
@@ -602,10 +606,8 @@ class World:
         """A write that lands while the file's scan is in flight: its result goes stale."""
         layer = e.backing_layer
         if e.kind is EntryKind.PLACEHOLDER and host and layer is not None and not layer.remote:
-            f = e.backing
-            assert f is not None
-            f.replace(self._content(f"tampered {layer.name} {f.path}", malware, 0))
-            self._change(f, ChangeKind.WRITE, None)
+            assert e.backing is not None
+            self._tamper(layer, e.backing, malware, 0)
         else:
             self._write_entry(c, e, malware, 0, None if host else c.silo)
 
@@ -990,18 +992,15 @@ def describe_op(world: World, op: O.Op) -> str:
     if isinstance(op, O.TamperLayerFile):
         where = lay(op.layer, world.local_layers())
         return f"host writes {O.layer_path(op.file)} of layer {where} on its host volume{mal(op)}"
-    if isinstance(op, O.StartContainer):
+    if isinstance(op, (O.StartContainer, O.StartContainers)):
         pool = world.remote_layers() if op.hyperv else world.local_layers()
-        chain = [lay(i, pool) for i in op.layers[:4] or (0,)]
-        return (f"start {'Hyper-V' if op.hyperv else 'process-isolated'} container "
-                f"C{world._container_serial + 1} on [{', '.join(dict.fromkeys(chain))}]")
-    if isinstance(op, O.StartContainers):
-        pool = world.remote_layers() if op.hyperv else world.local_layers()
-        chain = [lay(i, pool) for i in op.layers[:4] or (0,)]
-        n = O.bulk(op.count)
+        chain = ", ".join(dict.fromkeys(lay(i, pool) for i in op.layers[:4] or (0,)))
+        kind = "Hyper-V" if op.hyperv else "process-isolated"
         first = world._container_serial + 1
-        return (f"start {n} {'Hyper-V' if op.hyperv else 'process-isolated'} containers "
-                f"C{first}..C{first + n - 1} on [{', '.join(dict.fromkeys(chain))}]")
+        if isinstance(op, O.StartContainer):
+            return f"start {kind} container C{first} on [{chain}]"
+        n = O.bulk(op.count)
+        return f"start {n} {kind} containers C{first}..C{first + n - 1} on [{chain}]"
     if isinstance(op, O.StopContainer):
         return f"stop container {cont(op.container)} (its volume stays mounted)"
     if isinstance(op, O.OpenMany):

@@ -343,11 +343,13 @@ class OldEcpSize(_Mutant):
 
 # --- EFF ----------------------------------------------------------------------------------
 class ForgetsContainerScans(_Mutant):
-    """EFF-1: remembers install-time and proactive scans, but not scans done on access in
-    a container, so every container rescans after an update."""
+    """EFF-1: remembers install-time and proactive scans, but not the clean scans done on
+    access in a container, so every container rescans after an update (what they found
+    infected it still remembers)."""
 
     def scan_completed(self, result: ScanResult) -> None:
-        if result.origin is ScanOrigin.ON_ACCESS and self._pending.get(
+        if result.origin is ScanOrigin.ON_ACCESS and result.outcome is not (
+                ScanOutcome.INFECTED) and self._pending.get(
                 result.create_id or -1, b"")[16:] != result.volume_guid:
             self._pending.pop(result.create_id or -1, None)
             return
