@@ -19,7 +19,6 @@ from typing import Any
 from reference import ops as O
 from reference.adapter import reference_factory
 from reference.contract import (
-    ECP_SIZE,
     LAYER_ROOT_LOCATIONS_KEY,
     VALID_FLAG_COMBINATIONS,
     ZERO_ID,
@@ -33,14 +32,30 @@ from reference.contract import (
 )
 from reference.model import REDIRECTED, CreateRecord, FileObj, Provenance, World
 
+from ._errors import ConformanceError
 from ._invariants import (
     CONFORMANT,
+    CREATE,
     IDS,
     INVARIANTS,
+    PRE,
+    SCAN,
     SIGNATURE_CURRENT,
+    SKIP,
+    Clause,
+    clauses,
+    counted_at,
+    permits,
 )
+from ._loading import instantiate
 
 SHADOW_LEVELS = (CONFORMANT, SIGNATURE_CURRENT)
+_PRE_COUNTS = counted_at(PRE)
+_PRE_CLAUSES = clauses(PRE)
+_CREATE_COUNTS = counted_at(CREATE)
+_SKIP_CLAUSES = clauses(SKIP)
+_SCAN_CLAUSES = clauses(SCAN)
+_PERMITS = permits()
 _P = Provenance
 _FRESH_GUID = bytes.fromhex("ee" * 16)
 _FRESH_ID = bytes.fromhex("5a17" * 8)
@@ -257,7 +272,9 @@ class Checker:
         #: Exercise counts of the operation in progress (drained into the tally per op).
         self.ex: Counter[str] = Counter()
         try:
-            vendor = factory()
+            vendor = instantiate(factory)
+        except ConformanceError:
+            raise
         except Exception as e:
             raise violation("SAFE-13", f"the adapter factory raised {type(e).__name__}: {e}",
                             {"traceback": traceback.format_exc(limit=-6)}) from None
@@ -305,188 +322,53 @@ class Checker:
             self.tally.recorded[key] = Recorded(v, self.setup, tuple(self.ops[: self.index + 1]),
                                                 scope)
 
-    # --- pre-create: ECP hygiene ---------------------------------------------------------
+    # --- judging: the catalogue's rules, applied ---------------------------------------
     def judge_pre(self, pre: PreCreate, req: EcpRequest | None) -> None:
+        """ECP hygiene: every PRE rule is checked; a conformant one raises."""
+        case = _PreCase(pre, req)
         ex = self.ex
-        if pre.silo is not None:
-            ex["ECP-1"] += 1
-            if req is None:
-                raise violation("ECP-1", f"no ECP attached to a create in container context "
-                                f"(silo {pre.silo}, {pre.path})", _pre_detail(pre, req),
-                                self.index)
-        else:
-            ex["ECP-2"] += 1
-            if req is not None:
-                self._record(violation("ECP-2", f"an ECP was attached outside a container "
-                                       f"context ({pre.path})", _pre_detail(pre, req),
-                                       self.index))
-        if req is not None:
-            ex["ECP-3"] += 1
-            if req.size != ECP_SIZE:
-                raise violation("ECP-3", f"ECP Size {req.size}, not {ECP_SIZE}",
-                                _pre_detail(pre, req), self.index)
+        for inv, exercised in _PRE_COUNTS:
+            if exercised(case):
+                ex[inv] += 1
+        for inv, clause in _PRE_CLAUSES:
+            if clause.when(case):
+                v = violation(inv, clause.describe(case), _pre_detail(pre, req), self.index)
+                if v.level == CONFORMANT:
+                    raise v
+                self._record(v)
 
-    # --- post-create: the oracle ----------------------------------------------------
     def judge(self, r: CreateRecord) -> None:
-        tally = self.tally
-        tally.creates += 1
+        """The oracle: count what this create exercises, then judge its verdict."""
+        self.tally.creates += 1
+        case = Case(self, r)
         ex = self.ex
-        world = self.world
-        prov = r.provenance
-        content = r.content
-        covered = r.version in content.clean
-        ecp = r.post.ecp
-        sig_ok = world.last_completed == r.version
-        ex["SAFE-1"] += 1
-        # Exercise counts: the situations each invariant judges.
-        if ecp is not None:
-            if not ecp.acknowledged:
-                ex["SAFE-4"] += 1
-            elif ecp.flags not in VALID_FLAG_COMBINATIONS or not ecp.complete:
-                ex["SAFE-5"] += 1
-        if prov is _P.SCRATCH:
-            if not covered:
-                ex["SAFE-2"] += 1
-            if r.cow_from_layer:
-                ex["SAFE-3"] += 1
-        if r.pre.silo is None and r.container is not None:
-            ex["SAFE-8"] += 1
-        if world.found_infected(r.finding_key, content):
-            ex["SAFE-11"] += 1
-        if not covered:
-            if content.errors:
-                ex["SAFE-10"] += 1
-            if content.clean:
-                ex["SAFE-7"] += 1
-            ident = r.identity
-            if ident is not None and any(r.version in p.clean for p in ident.past):
-                ex["SAFE-9"] += 1
-        if prov in REDIRECTED:
-            if prov is _P.REMOTE:
-                ex["SIG-2" if not sig_ok else "EFF-5"] += 1
-                if world.aborted_at == r.version and not sig_ok:
-                    ex["SAFE-10"] += 1
-            else:
-                if prov is _P.REGISTERED and not sig_ok:
-                    ex["SIG-1"] += 1
-                if r.identity is not None and world.id_shared(r.identity):
-                    ex["SAFE-6"] += 1
-                if sig_ok:
-                    ex["EFF-5"] += 1
-            if r.container is not None and r.container.first_on_fresh:
-                ex["EFF-4"] += 1
-        elif ecp is not None and ecp.acknowledged and ecp.ids[:16] == ZERO_ID:
-            ex["SAFE-6"] += 1
-
-        if prov in REDIRECTED and Verdict.SKIP in self.lockstep.shadow_verdicts:
-            if prov is _P.LAYER:
-                ex["EFF-1"] += 1
-            elif prov is _P.REMOTE:
-                ex["EFF-2"] += 1
-            elif self.setup.profile == "no-registered-flag":
-                ex["EFF-6"] += 1
-            else:
-                ex["EFF-3"] += 1
+        for inv, exercised in _CREATE_COUNTS:
+            if exercised(case):
+                ex[inv] += 1
         if r.verdict is Verdict.SKIP:
-            if not covered:
-                self._unsafe_skip(r, sig_ok)
+            if not case.covered and not any(permits(case) for permits in _PERMITS):
+                self._judge_clauses(_SKIP_CLAUSES, case, "all")
         else:
             if r.pre.silo is not None:
-                tally.container_scans += 1
-            self._judge_efficiency(r, sig_ok)
+                self.tally.container_scans += 1
+            if case.shadow_skips:
+                for level, shadow in zip(SHADOW_LEVELS, self.lockstep.shadow_verdicts,
+                                         strict=True):
+                    if shadow is Verdict.SKIP:
+                        case.shadow = level
+                        self._judge_clauses(_SCAN_CLAUSES, case, level)
 
-    def _unsafe_skip(self, r: CreateRecord, sig_ok: bool) -> None:
-        prov = r.provenance
-        if prov is _P.REMOTE or (prov is _P.REGISTERED and not self.world.found_infected(
-                r.finding_key, r.content)):
-            if sig_ok:
+    def _judge_clauses(self, table: tuple[tuple[str, Clause], ...], case: Case,
+                       scope: str) -> None:
+        """The first matching clause names the violation (the table's diagnosis order):
+        raised if it breaks ``conformant``, recorded otherwise."""
+        for inv, clause in table:
+            if clause.when(case):
+                v = self._violation(inv, case.r, clause.describe(case))
+                if v.level == CONFORMANT:
+                    raise v
+                self._record(v, scope)
                 return
-            why = "no proactive scan has completed under the current version"
-            if self.world.aborted_at == r.version:
-                why = ("the proactive scan under the current version was aborted, and an "
-                       "aborted scan does not count as completed")
-            elif self.world.completed_across_update and self.world.last_completed == (
-                    r.version - 1):
-                why = (f"the last proactive scan completed under v{self.world.last_completed} "
-                       "(a signature update landed while it ran; it is credited to the version "
-                       "it started under)")
-            inv = "SIG-1" if prov is _P.REGISTERED else "SIG-2"
-            self._record(self._violation(inv, r, f"{prov.value} open skipped but {why}"))
-            return
-        inv, summary = self._diagnose(r)
-        raise self._violation(inv, r, summary)
-
-    def _diagnose(self, r: CreateRecord) -> tuple[str, str]:
-        """The most specific ID for an unsafe SKIP (SPEC §6), in this order: ECP hygiene
-        (SAFE-4, SAFE-5), context (SAFE-8), the key (SAFE-6: probed with other ids, then
-        with this file's ids renamed everywhere), trust taken from an aborted proactive
-        scan (SAFE-10: probed with the abort notices withheld), credit taken from another
-        file's scan (SAFE-14: probed with other files' clean results spoiled), the
-        scratch cases (SAFE-2, SAFE-3), SAFE-11, then why the file's own entry was wrong
-        (SAFE-10 error, SAFE-7 version, SAFE-9 change), and the general rule SAFE-1 last."""
-        prov = r.provenance
-        ecp = r.post.ecp
-        if ecp is not None and not ecp.acknowledged and (ecp.flags or ecp.ids != bytes(32)):
-            return "SAFE-4", (f"skipped on an ECP that was never acknowledged (it carried "
-                              f"flags {int(ecp.flags):#x} and ids left over)")
-        if ecp is not None and ecp.acknowledged and (
-                ecp.flags not in VALID_FLAG_COMBINATIONS or not ecp.complete):
-            what = (f"flags {int(ecp.flags):#x}" if ecp.complete
-                    else f"a truncated {len(ecp.raw)}-byte ECP")
-            return "SAFE-5", f"skipped on {what}, which mean unknown provenance"
-        if r.pre.silo is None and r.container is not None:
-            return "SAFE-8", (f"skipped an ordinary (non-container) open on the volume of "
-                              f"container {r.container.name} without a clean scan")
-        keyed: str | None = ""
-        ident = r.identity
-        if prov in (_P.LAYER, _P.REGISTERED, _P.SCRATCH) and ecp is not None:
-            keyed = self._probe_key(r)
-            if keyed:
-                return "SAFE-6", keyed
-            if keyed is not None and ident is not None and self._renamed_scans(r, ident):
-                return "SAFE-6", ("the skip held only for this file's exact ids and name: "
-                                  "with them renamed wherever the adapter saw them, it "
-                                  "scanned; its key confuses this file with another (a "
-                                  "folded, hashed, truncated or otherwise lossy key)")
-        if self.world.aborted_at is not None and self._trusted_abort(r):
-            return "SAFE-10", ("skipped on the strength of an aborted proactive scan: with "
-                               "the abort notices withheld it scanned; an aborted scan does "
-                               "not count as completed")
-        if keyed is not None and ident is not None and self._credited_elsewhere(r, ident):
-            return "SAFE-14", ("the skip rested on another file's scan: with every clean "
-                               "result about other files turned to ERROR it scanned, and "
-                               "with this file's own turned to ERROR it still skipped; a "
-                               "result was credited to an open in flight, the previous "
-                               "file or the ids an ECP claimed, not to the file it named")
-        clean_before = ident is not None and any(r.version in p.clean for p in ident.past)
-        if prov is _P.SCRATCH:
-            if keyed is None:
-                return "SAFE-2", "skipped a scratch file without regard to which file it was"
-            if r.cow_from_layer and ident is not None and not any(
-                    r.version in p.clean for p in ident.past[1:]):
-                return "SAFE-3", ("skipped a file that was copied on write, on the strength of "
-                                  "what was remembered about it while it was a placeholder")
-            if clean_before:
-                return "SAFE-9", ("skipped a scratch file whose earlier content was scanned "
-                                  "clean; it has been written since (the change was missed)")
-            return "SAFE-2", "skipped a new or modified scratch file that was never scanned"
-        if keyed is None and prov is _P.LAYER:
-            return "SAFE-1", ("skipped without regard to the backing ids: the same answer "
-                              "came for ids no scan ever named")
-        # Root causes first; a known-infected file exposed for any other reason is SAFE-11.
-        if self.world.found_infected(r.finding_key, r.content):
-            return "SAFE-11", "a file this product found infected was skipped"
-        content = r.content
-        if content.errors:
-            return "SAFE-10", "skipped content whose only scan ended in ERROR"
-        if content.clean:
-            versions = ", ".join(f"v{v}" for v in sorted(content.clean))
-            return "SAFE-7", (f"skipped content scanned clean only under {versions}; the "
-                              f"current version is v{r.version}")
-        if clean_before:
-            return "SAFE-9", ("skipped a file whose earlier content was scanned clean; it has "
-                              "since been written, deleted or its id reused")
-        return "SAFE-1", "skipped content that has no clean scan under the current version"
 
     # --- probing: which input did the skip depend on? -----------------------------------
     def _renamed_scans(self, r: CreateRecord, ident: FileObj) -> bool:
@@ -579,25 +461,91 @@ class Checker:
                           f"{'none' if last is None else f'v{last}'}",
         }
 
-    # --- efficiency ------------------------------------------------------------------
-    def _judge_efficiency(self, r: CreateRecord, sig_ok: bool) -> None:
+
+class _PreCase:
+    """A pre-create as the PRE rules see it."""
+
+    __slots__ = ("path", "request", "silo")
+
+    def __init__(self, pre: PreCreate, req: EcpRequest | None) -> None:
+        self.silo = pre.silo
+        self.path = pre.path
+        self.request = req
+
+
+class Case:
+    """One create as the catalogue's rules see it: the model's truth, the decision, and the
+    diagnosis probes, run only when a rule asks (they replay the example)."""
+
+    def __init__(self, checker: Checker, r: CreateRecord) -> None:
+        self.checker = checker
+        self.r = r
+        self.world = world = checker.world
         prov = r.provenance
-        if prov not in REDIRECTED:
-            return
-        for level, shadow in zip(SHADOW_LEVELS, self.lockstep.shadow_verdicts, strict=True):
-            if shadow is not Verdict.SKIP:
-                continue
-            if prov is _P.REGISTERED and self.setup.profile == "no-registered-flag":
-                inv = "EFF-6"
-            elif sig_ok and level == SIGNATURE_CURRENT:
-                inv = "EFF-5"
-            elif r.container is not None and r.container.first_on_fresh and (
-                    prov is not _P.REMOTE):
-                inv = "EFF-4"
-            else:
-                inv = {_P.LAYER: "EFF-1", _P.REGISTERED: "EFF-3", _P.REMOTE: "EFF-2"}[prov]
-            self._record(self._violation(inv, r, f"scanned a {prov.value} open that the "
-                                         f"{level} reference skips"), scope=level)
+        self.prov_name = prov.value
+        self.layer = prov is _P.LAYER
+        self.registered = prov is _P.REGISTERED
+        self.remote = prov is _P.REMOTE
+        self.scratch = prov is _P.SCRATCH
+        self.redirected = prov in REDIRECTED
+        self.content = r.content
+        self.version = r.version
+        self.covered = r.version in r.content.clean
+        self.identity = r.identity
+        self.ecp = ecp = r.post.ecp
+        self.bad_ecp = ecp is not None and ecp.acknowledged and (
+            ecp.flags not in VALID_FLAG_COMBINATIONS or not ecp.complete)
+        self.sig_ok = world.last_completed == r.version
+        self.infected = world.found_infected(r.finding_key, r.content)
+        self.no_registered_flag = checker.setup.profile == "no-registered-flag"
+        self.shadow_skips = self.redirected and Verdict.SKIP in checker.lockstep.shadow_verdicts
+        #: The shadow level a needless scan is judged against (SCAN rules).
+        self.shadow = ""
+        ident = r.identity
+        self.clean_before = ident is not None and any(r.version in p.clean for p in ident.past)
+        self._key: str | bool | None = False
+
+    @property
+    def clean_since_cow(self) -> bool:
+        """Some content this scratch file has had since copy-on-write was scanned clean."""
+        ident = self.identity
+        return ident is None or any(self.version in p.clean for p in ident.past[1:])
+
+    @property
+    def _probed_key(self) -> str | None:
+        """Which part of the ids the skip depended on (see :meth:`Checker._probe_key`):
+        a SAFE-6 reason, ``""`` for a complete key, None for no key at all."""
+        if self._key is False:
+            self._key = (self.checker._probe_key(self.r) if self.keyed_open else "")
+        return self._key  # type: ignore[return-value]
+
+    @property
+    def keyed_open(self) -> bool:
+        """An open whose ECP names ids a cache could be keyed by."""
+        return (self.layer or self.registered or self.scratch) and self.ecp is not None
+
+    @property
+    def key_defect(self) -> str:
+        return self._probed_key or ""
+
+    @property
+    def key_blind(self) -> bool:
+        """The skip held for ids no scan ever named: it did not depend on the key."""
+        return self._probed_key is None
+
+    @property
+    def renamed_scans(self) -> bool:
+        return (self.keyed_open and self._probed_key is not None and self.identity is not None
+                and self.checker._renamed_scans(self.r, self.identity))
+
+    @property
+    def trusted_abort(self) -> bool:
+        return self.world.aborted_at is not None and self.checker._trusted_abort(self.r)
+
+    @property
+    def credited_elsewhere(self) -> bool:
+        return (self._probed_key is not None and self.identity is not None
+                and self.checker._credited_elsewhere(self.r, self.identity))
 
 
 class _ProbeDone(Exception):
@@ -685,16 +633,44 @@ def probe_verdict(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op
     create ``target``; ``spoil`` and ``rename`` change what the replay shows it (see
     :class:`~reference.model.World` and :class:`_Renamer`)."""
     try:
-        vendor = factory()
-        if rename is not None:
-            vendor = _Renamer(vendor, rename)
-        adapter = _ProbeAdapter(vendor, target, post)
+        vendor: Any = _Guarded(instantiate(factory))
+    except Exception:
+        return None
+    if rename is not None:
+        vendor = _Renamer(vendor, rename)
+    adapter = _ProbeAdapter(vendor, target, post)
+    try:
         World(setup, adapter, spoil=spoil, hide_aborts=hide_aborts).run(ops)
     except _ProbeDone:
         return adapter.answer
-    except Exception:
+    except _AdapterFault:
+        # The adapter failed on the counterfactual history: the probe shows nothing. Any
+        # other exception is the suite's own and propagates (exit 4).
         return None
     return None
+
+
+class _AdapterFault(Exception):
+    pass
+
+
+class _Guarded:
+    """A probe's adapter: its exceptions become :class:`_AdapterFault`, so the probe can tell
+    them from the suite's own."""
+
+    def __init__(self, vendor: Any) -> None:
+        self.vendor = vendor
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.vendor, name)
+
+        def call(*args: Any) -> Any:
+            try:
+                return method(*args)
+            except Exception as e:
+                raise _AdapterFault from e
+
+        return call
 
 
 def _pre_detail(pre: PreCreate, req: EcpRequest | None) -> dict[str, str]:
