@@ -56,6 +56,7 @@ from reference.contract import (
 from reference.model import World
 
 from ._errors import AdapterStartError, ConformanceError, ProtocolError
+from ._loading import instantiate
 from ._version import __version__
 
 __all__ = [
@@ -173,7 +174,9 @@ class HotPathCase:
 
 def _make(factory: Factory) -> Any:
     try:
-        return factory()
+        return instantiate(factory)
+    except ConformanceError:
+        raise
     except Exception as e:
         raise AdapterStartError(f"the adapter could not be created: {_one_line(e)}") from e
 
@@ -702,7 +705,7 @@ def run_bench(spec: str, factory: Factory, out_dir: Path, *,
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise BenchmarkError(f"cannot create the output directory {str(out_dir)!r}: "
-                             f"{e.strerror or e}") from e
+                             f"{e.strerror or e}", exit_code=2) from e
     with tempfile.TemporaryDirectory(prefix="wcifs-bench-") as tmp:
         raw = Path(tmp) / "benchmark-raw.json"
         cmd = [sys.executable, "-m", "pytest", *pytest_args(spec, raw), *extra_args]
@@ -714,10 +717,11 @@ def run_bench(spec: str, factory: Factory, out_dir: Path, *,
         try:
             data = json.loads(raw.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
-            raise BenchmarkError(f"the benchmark run wrote no readable JSON: {_one_line(e)}"
-                                 ) from e
+            raise BenchmarkError(f"the benchmark run wrote no readable JSON: {_one_line(e)}",
+                                 exit_code=4) from e
     if not isinstance(data, dict) or not data.get("benchmarks") or "wcifs" not in data:
-        raise BenchmarkError("the benchmark JSON has no benchmarks or no 'wcifs' summary")
+        raise BenchmarkError("the benchmark JSON has no benchmarks or no 'wcifs' summary",
+                             exit_code=4)
     reported = data["wcifs"].get("adapter", {})
     if reported.get("spec") != spec or reported.get("name") != identity["name"]:
         raise BenchmarkError(f"the benchmark run measured {reported.get('spec')!r}, "

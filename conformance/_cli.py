@@ -22,14 +22,14 @@ from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ._errors import ConformanceError, TraceError
+from ._errors import ConformanceError, InternalError, TraceError
 
 if TYPE_CHECKING:
     from ._engine import ConformanceResult
     from ._loading import Factory
 
 PROG = "wcifs-conformance"
-EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_ADAPTER = 0, 1, 2, 3
+EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_ADAPTER, EXIT_INTERNAL = 0, 1, 2, 3, 4
 DEFAULT_OUT = Path("reports", "out")
 PASSPHRASE_ENV = "WCIFS_SIGN_KEY_PASSPHRASE"
 DEBUG_ENV = "WCIFS_DEBUG"
@@ -148,7 +148,11 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(func=_verify)
 
     i = sub.add_parser("invariants", help="print the invariant catalogue (SPEC §6)")
-    i.add_argument("--json", action="store_true", help="as JSON")
+    fmt = i.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="as JSON, with each entry's "
+                     "exercise and violation clauses")
+    fmt.add_argument("--markdown", action="store_true",
+                     help="as Markdown (docs/INVARIANTS.md is this output)")
     i.set_defaults(func=_invariants)
 
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles",
@@ -194,6 +198,13 @@ def run(argv: Sequence[str]) -> int:
     except CliError as e:
         _error(e.message)
         return e.exit_code
+    except InternalError as e:
+        _debug_traceback()
+        where = _save_internal_trace(e.trace)
+        example = f" with {where}, the example that triggered it" if where else ""
+        _error(f"internal error of the suite: {e}; this is a bug in the suite, not in the "
+               f"adapter: please report it{example} (set {DEBUG_ENV}=1 for the traceback)")
+        return EXIT_INTERNAL
     except ConformanceError as e:
         _error(str(e))
         return e.exit_code
@@ -212,9 +223,23 @@ def run(argv: Sequence[str]) -> int:
         return EXIT_USAGE
     except Exception as e:
         _debug_traceback()
-        _error(f"internal error: {type(e).__name__}: {e} (set {DEBUG_ENV}=1 for the traceback, "
-               "and please report it)")
-        return EXIT_USAGE
+        _error(f"internal error of the suite: {type(e).__name__}: {e}; this is a bug in the "
+               f"suite: please report it with the command line (set {DEBUG_ENV}=1 for the "
+               "traceback)")
+        return EXIT_INTERNAL
+
+
+def _save_internal_trace(trace: dict[str, object] | None) -> str:
+    """Write the example behind an internal error where a report can pick it up."""
+    if not trace:
+        return ""
+    path = _default_dir("internal-error").with_suffix(".json")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(trace, indent=2) + "\n", encoding="utf-8")
+    except OSError:
+        return ""
+    return str(path)
 
 
 def _debug_traceback() -> None:
@@ -310,9 +335,11 @@ class _Progress:
     def __call__(self, phase: str, examples: int, violations: int) -> None:
         if self.mode == "rich":
             done = min(examples, self.total) if phase == "generating" else self.total
+            # Red only while a conformant-breaking violation is shrunk; others may not
+            # matter to the levels required.
+            style = "red" if phase == "shrinking" else ("yellow" if violations else "green")
             self._progress.update(self._task, description=phase, completed=done,
-                                  examples=examples, violations=violations,
-                                  style="red" if violations else "green")
+                                  examples=examples, violations=violations, style=style)
         elif self.mode == "plain":
             now = time.monotonic()
             if phase != self.phase or now - self.last >= self.PLAIN_EVERY:
@@ -353,7 +380,8 @@ def _sign_key(path: Path | None) -> Any:
 
 def _certify(args: argparse.Namespace) -> int:
     reports = _reports()
-    from ._engine import PROFILES, default_seed, run_conformance
+    from ._engine import run_conformance
+    from ._profiles import PROFILES, default_seed
 
     required: list[str] = args.require
     if args.out is not None:
@@ -369,15 +397,12 @@ def _certify(args: argparse.Namespace) -> int:
     progress = _Progress(args.verbose, examples)
     progress.note(f"certifying {args.adapter}: profile {args.profile}, seed {seed}, "
                   f"{_n(examples, 'example')}, requiring {', '.join(required)}")
+    # The adapter's own faults are SAFE-13 violations inside the run; anything else that
+    # escapes it is the suite's (exit 4).
     with progress:
-        try:
-            result = run_conformance(factory, args.profile, seed=seed, spec=args.adapter,
-                                     max_examples=args.max_examples, progress=progress)
-            benchmark = _benchmark(factory, result, args.no_bench, progress)
-        except ConformanceError:
-            raise
-        except Exception as e:
-            raise _adapter_failure(e, "the conformance run") from None
+        result = run_conformance(factory, args.profile, seed=seed, spec=args.adapter,
+                                 max_examples=args.max_examples, progress=progress)
+        benchmark = _benchmark(factory, result, args.no_bench, progress)
     out = args.out or _default_dir(result.adapter_info.name)
     try:
         bundle = reports.write_bundle(result, out, required=required, benchmark=benchmark,
@@ -391,17 +416,25 @@ def _certify(args: argparse.Namespace) -> int:
 def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
                            verbose: bool) -> None:
     cert = bundle.certificate
-    verdict = cert["verdict"]
+    required = cert["verdict"]["required"]
     stats = result.stats
     info = result.adapter_info
+    budget = result.settings.get("max_examples", 0)
+    profile = result.profile if result.profile != "custom" else (
+        f"custom ({_n(budget, 'example')}, based on {result.settings.get('based_on')})")
     print(f"{info.name} {info.version} ({result.adapter_spec})")
-    print(f"profile {result.profile}, seed {result.seed}, "
+    print(f"profile {profile}, seed {result.seed}, "
           f"{_n(stats.get('examples', 0), 'example')}, "
           f"{_n(stats.get('steps', 0), 'operation')}, {stats.get('seconds', 0):.1f} s")
+    if result.stopped_early:
+        print(f"stopped early at a conformant-breaking violation, after "
+              f"{_n(stats.get('examples', 0), 'example')} of {budget:,}")
     print()
-    for level, met in cert["levels"].items():
-        req = "   (required)" if level in verdict["required"] else ""
-        print(f"  {level:<18} {'met' if met else 'NOT met':<8}{req}".rstrip())
+    verdicts = result.verdicts
+    for level, lv in verdicts.items():
+        req = "   (required)" if level in required else ""
+        state = "met" if lv.met else ("NOT met" if lv.failed else "not established")
+        print(f"  {level:<18} {state:<16}{req}".rstrip())
     failed = [(i, r) for i, r in cert["invariants"].items() if r["status"] == "fail"]
     if failed:
         print()
@@ -411,15 +444,11 @@ def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
         first = failed[0][1]["first_counterexample"]
         if first:
             print(f"Replay: {PROG} replay {out / first} --adapter {result.adapter_spec}")
-    if verdict["unexercised"]:
+    unexercised = list(dict.fromkeys(i for lv in required for i in verdicts[lv].unexercised))
+    if unexercised and not result.stopped_early:
         print()
-        print(f"Not exercised: {', '.join(verdict['unexercised'])}: the required levels "
-              "cannot be certified without them; run more examples (--profile certify)")
-    claimed = [lv for lv, met in cert["levels"].items() if met and lv not in verdict["required"]]
-    extra = _reports().unexercised(cert["invariants"], claimed)
-    if extra and not verdict["unexercised"]:
-        print(f"Note: {', '.join(extra)} not exercised; verify will reject the claim of "
-              f"{', '.join(claimed)}")
+        print(f"Not exercised: {', '.join(unexercised)}: the required levels cannot be "
+              f"established without them; {_more_advice(result)}")
     if verbose:
         for v in result.violations:
             print()
@@ -428,8 +457,19 @@ def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
     signed = f"; signed by {cert['signing']['public_key_fingerprint']}" if bundle.signed else ""
     print(f"Bundle: {out}{os.sep} (certificate.html, summary.md, junit.xml"
           f"{f', {len(failed)} trace(s)' if failed else ''}{signed})")
-    state = "met" if verdict["met"] else "NOT met"
-    print(f"Required levels ({', '.join(verdict['required'])}): {state}")
+    unmet = result.unmet(required)
+    why = f" ({'; '.join(lv.why() for lv in unmet)})" if unmet else ""
+    print(f"Required levels ({', '.join(required)}): {'NOT met' if unmet else 'met'}{why}")
+
+
+def _more_advice(result: ConformanceResult) -> str:
+    """How to exercise more: the advice fits the run that was made."""
+    if result.profile == "custom":
+        return "run the whole profile (drop --max-examples)"
+    if result.profile == "quick":
+        return "run more examples (--profile certify)"
+    return (f"the {result.profile} profile should reach them: please report it, with the "
+            "seed")
 
 
 # --- replay ---------------------------------------------------------------------------------
@@ -457,38 +497,17 @@ def _read_trace(path: Path) -> dict[str, Any]:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from ._engine import _smoke, replay, reproduce
-    from ._invariants import CONFORMANT, INVARIANTS, OPTIMIZED, SIGNATURE_CURRENT, WARNING
+    from ._engine import _smoke, replay
+    from ._invariants import INVARIANTS
 
     trace = _read_trace(args.trace)
     factory = _load(args.adapter)
     _smoke(factory)
-    inv, scope = str(trace["invariant"]), str(trace.get("scope") or "all")
+    inv = str(trace["invariant"])
     try:
-        outcome = replay(factory, trace)
+        outcome = replay(factory, trace, args.require)
     except (ValueError, KeyError, TypeError) as e:
         raise TraceError(f"trace {str(args.trace)!r} is malformed: {e}") from None
-    except ConformanceError:
-        raise
-    except Exception as e:
-        raise _adapter_failure(e, "the replay") from None
-    try:
-        main = reproduce(factory, outcome.setup, outcome.ops, inv, scope)
-        # Other efficiency findings are judged against the shadow of the highest safety level
-        # this replay shows the adapter meeting, as a run does (SPEC §5).
-        safety = [v for v in outcome.violations if v.level in (CONFORMANT, SIGNATURE_CURRENT)]
-        eff_scope = CONFORMANT if safety else SIGNATURE_CURRENT
-        shown = [] if main is None else [main]
-        seen = {inv}
-        for v in [*safety, *(v for v in outcome.violations if v.level == OPTIMIZED),
-                  *(v for v in outcome.violations if v.level == WARNING)]:
-            if v.id in seen or (v.level == OPTIMIZED and reproduce(
-                    factory, outcome.setup, outcome.ops, v.id, eff_scope) is None):
-                continue
-            seen.add(v.id)
-            shown.append(v)
-    except Exception as e:
-        raise _adapter_failure(e, "the replay") from None
 
     print(f"Replaying {args.trace} ({inv}: {INVARIANTS[inv].rule})")
     print(f"against {args.adapter}: {len(outcome.ops)} operation(s), platform profile "
@@ -499,7 +518,7 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"  {n}. {step}")
     if not outcome.steps:
         print("  (none: the violation happens when the adapter starts)")
-    for v in shown:
+    for v in outcome.violations:
         print()
         step = f" at step {v.step + 1}" if outcome.steps else ""
         print(f"{v.id} ({v.level}) violated{step}: {v.rule}")
@@ -510,25 +529,8 @@ def _replay(args: argparse.Namespace) -> int:
         if "traceback" in v.detail:
             print(textwrap.indent(v.detail["traceback"].rstrip(), "  "))
     print()
-    judged = (f" (judged against the {scope} reference adapter, as when the trace was "
-              "recorded)" if INVARIANTS[inv].level == OPTIMIZED and scope != "all" else "")
-    recurs = main is not None
-    required = {CONFORMANT, *args.require}
-    breaking = [v.id for v in shown if v.level in required and v is not main]
-    others = [v.id for v in shown if v.level not in required and v is not main
-              and v.level != WARNING]
-    if recurs:
-        also = f"; also {', '.join(breaking)}" if breaking else ""
-        print(f"Result: {inv} recurs{judged}{also}.")
-    elif breaking:
-        print(f"Result: {inv} does not recur{judged}, but {', '.join(breaking)} did.")
-    else:
-        warned = [v.id for v in shown if v.level == WARNING]
-        extra = "".join(f" ({what}: {', '.join(ids)})" for what, ids in (
-            (f"not at a required level ({', '.join(args.require)})", others),
-            ("warnings", warned)) if ids)
-        print(f"Result: replays clean: {inv} does not recur{judged}{extra}.")
-    return EXIT_NOT_MET if recurs or breaking else EXIT_OK
+    print(outcome.result())
+    return EXIT_OK if outcome.passed else EXIT_NOT_MET
 
 
 # --- bench ----------------------------------------------------------------------------------
@@ -580,11 +582,13 @@ def _verify(args: argparse.Namespace) -> int:
 
 # --- invariants -----------------------------------------------------------------------------
 def _invariants(args: argparse.Namespace) -> int:
-    from ._invariants import IDS, INVARIANTS
+    from ._invariants import IDS, INVARIANTS, describe, markdown
 
     if args.json:
-        print(json.dumps([{"id": i, "level": INVARIANTS[i].level, "rule": INVARIANTS[i].rule}
-                          for i in IDS], indent=2))
+        print(json.dumps([describe(INVARIANTS[i]) for i in IDS], indent=2))
+        return EXIT_OK
+    if args.markdown:
+        print(markdown(), end="")
         return EXIT_OK
     width = max(len(i) for i in IDS)
     for i in IDS:

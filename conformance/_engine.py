@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import platform
 import sys
 import time
@@ -31,15 +30,20 @@ from reference.adapter import reference_factory
 from reference.contract import PROTOCOL_VERSION, AdapterInfo
 
 from ._check import SHADOW_LEVELS, Checker, Recorded, Tally, Violation, violation
-from ._errors import AdapterStartError
+from ._errors import AdapterStartError, ConformanceError, InternalError
 from ._invariants import (
     CONFORMANT,
     IDS,
     INVARIANTS,
+    LEVELS,
+    OPTIMIZED,
     SIGNATURE_CURRENT,
     WARNING,
-    levels_met,
+    LevelVerdict,
+    level_verdicts,
 )
+from ._loading import instantiate
+from ._profiles import CUSTOM, PROFILES, RunProfile, default_seed
 from ._version import __version__, suite_commit
 from ._workloads import Workload, standard_workloads
 
@@ -49,34 +53,6 @@ TRACE_FORMAT = "wcifs-conformance-trace"
 #: ``signature_updates``, ``start_containers``, ``open_many``, ``malware_every``), and
 #: ``nondeterministic``. Version 1 traces replay unchanged.
 TRACE_FORMAT_VERSION = 2
-
-
-@dataclass(frozen=True, slots=True)
-class RunProfile:
-    name: str
-    max_examples: int
-    max_fragments: int
-    #: Fixed seed per suite version (``certify``); otherwise random unless given.
-    fixed_seed: bool
-    description: str
-    #: Hypothesis ``target()`` toward long histories (slower examples; swarm selection
-    #: and bulk operations reach them in every profile anyway).
-    targeting: bool = False
-
-
-PROFILES: dict[str, RunProfile] = {
-    "quick": RunProfile("quick", 2000, 18, False, "about half a minute"),
-    "certify": RunProfile("certify", 10000, 18, True,
-                          "derandomized: a fixed seed per suite version, a minute or two"),
-    "deep": RunProfile("deep", 100000, 32, False, "nightly scale, an hour or so", True),
-}
-
-
-def default_seed(profile: RunProfile) -> int:
-    if profile.fixed_seed:
-        digest = hashlib.sha256(f"wcifs-conformance {__version__}".encode()).digest()
-        return int.from_bytes(digest[:4], "big")
-    return int.from_bytes(hashlib.sha256(str(time.time_ns()).encode()).digest()[:4], "big")
 
 
 @dataclass(slots=True)
@@ -146,12 +122,16 @@ class WorkloadResult:
 
 @dataclass(slots=True)
 class ConformanceResult:
+    """A complete verdict: every face (CLI, pytest plugin, bundle, ``verify``) presents it
+    and none decides anything of its own."""
+
     adapter_spec: str
     adapter_info: AdapterInfo
+    #: The profile run, or ``custom`` when ``max_examples`` overrode its budget
+    #: (``settings["based_on"]`` names the profile it started from).
     profile: str
     seed: int
     settings: dict[str, Any]
-    levels: dict[str, bool]
     invariants: dict[str, InvariantResult]
     violations: list[ViolationReport]
     efficiency: list[WorkloadResult]
@@ -167,13 +147,61 @@ class ConformanceResult:
     def failed(self) -> list[str]:
         return [i for i, r in self.invariants.items() if r.status == "fail"]
 
-    def meets(self, levels: Sequence[str]) -> bool:
-        return all(self.levels[level] for level in levels)
+    @property
+    def verdicts(self) -> dict[str, LevelVerdict]:
+        """Per level: met, or which invariants failed or were never exercised."""
+        return level_verdicts({i: r.status for i, r in self.invariants.items()})
+
+    @property
+    def levels(self) -> dict[str, bool]:
+        return {level: v.met for level, v in self.verdicts.items()}
+
+    @property
+    def stopped_early(self) -> bool:
+        """A conformant-breaking violation ended generation before the budget was spent."""
+        return bool(self.stats.get("stopped_early"))
+
+    @property
+    def efficiency_reference(self) -> str:
+        """The reference adapter whose decisions efficiency was judged against."""
+        return f"reference:{self.stats.get('efficiency_shadow', SIGNATURE_CURRENT)}"
+
+    def unmet(self, levels: Sequence[str]) -> list[LevelVerdict]:
+        """The verdicts of those of ``levels`` that are not met."""
+        unknown = [lv for lv in levels if lv not in LEVELS]
+        if unknown:
+            raise ValueError(f"unknown level(s) {', '.join(unknown)}; choose from "
+                             f"{', '.join(LEVELS)}")
+        verdicts = self.verdicts
+        return [verdicts[lv] for lv in dict.fromkeys(levels) if not verdicts[lv].met]
+
+    def require(self, *levels: str) -> ConformanceResult:
+        """Raise :class:`AssertionError` with the rendered counterexamples unless every one
+        of ``levels`` (default ``conformant``) is met; return ``self`` otherwise."""
+        unmet = self.unmet(levels or (CONFORMANT,))
+        if unmet:
+            raise AssertionError(self.explain(unmet))
+        return self
+
+    def explain(self, unmet: Sequence[LevelVerdict]) -> str:
+        """Why ``unmet`` levels are not met: the verdict lines, then each counterexample that
+        breaks one of them, rendered in full."""
+        lines = [self.summary(), ""]
+        lines += [v.why() for v in unmet]
+        blamed = {i for v in unmet for i in v.failed}
+        for report in self.violations:
+            if report.id in blamed:
+                lines += ["", report.render(self.adapter_spec)]
+        return "\n".join(lines)
 
     def summary(self) -> str:
-        badges = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in self.levels.items())
+        badges = ", ".join(f"{k}: " + ("met" if v.met else "NOT met" if v.failed
+                                       else "not established")
+                           for k, v in self.verdicts.items())
+        stopped = "; stopped early at a violation" if self.stopped_early else ""
         lines = [f"{self.adapter_info.name} {self.adapter_info.version} ({self.adapter_spec}), "
-                 f"profile {self.profile}, seed {self.seed}: {badges}"]
+                 f"profile {self.profile}, seed {self.seed}, "
+                 f"{self.stats.get('examples', 0)} examples{stopped}: {badges}"]
         for v in self.violations:
             lines.append(f"  {v.id} ({v.level}): {v.summary} [{len(v.steps)} steps]")
         return "\n".join(lines)
@@ -207,15 +235,17 @@ def run_conformance(
 
     fatal: Violation | None
     example: tuple[O.Setup, list[O.Op]] | None
+    generated = 0
     if at_start is not None:
         # Broken before any event (e.g. SAFE-12 in start): nothing to generate or shrink.
         fatal, example = at_start, (O.Setup(), [])
         workloads = False
     else:
-        fatal, example = _hypothesis_run(factory, prof, examples, seed, tally, notify)
+        fatal, example, generated = _hypothesis_run(factory, prof, examples, seed, tally,
+                                                    notify)
     reports: dict[tuple[str, str], ViolationReport] = {}
     if fatal is not None and example is not None:
-        notify("minimizing", tally.examples, 1)
+        notify("minimizing", generated, 1)
         setup, ops = example
         if fatal.id == "SAFE-13" and fatal.detail.get("nondeterministic"):
             reports[("all", fatal.id)] = _unshrunk(factory, setup, ops, fatal)
@@ -224,20 +254,21 @@ def run_conformance(
                                                     fatal.id, "all", fatal)
     efficiency: list[WorkloadResult] = []
     if workloads:
-        notify("workloads", tally.examples, len(reports) + len(tally.recorded))
+        notify("workloads", generated, _found(tally, reports))
         efficiency = _run_workloads(factory, tally, reports)
-    notify("minimizing", tally.examples, len(reports) + len(tally.recorded))
+    notify("minimizing", generated, _found(tally, reports))
     for key, rec in list(tally.recorded.items()):
         if key not in reports:
             reports[key] = _minimized(factory, rec.setup, rec.ops, rec.violation.id,
                                       rec.scope, rec.violation)
 
     failed = {i for (scope, i) in reports if scope == "all"}
-    sig_met = levels_met(failed)[SIGNATURE_CURRENT]
-    eff_scope = SIGNATURE_CURRENT if sig_met else CONFORMANT
+    # Efficiency is judged against the reference of the highest safety level the adapter
+    # showed no failure at (SPEC §5).
+    safe = not any(INVARIANTS[i].level in (CONFORMANT, SIGNATURE_CURRENT) for i in failed)
+    eff_scope = SIGNATURE_CURRENT if safe else CONFORMANT
     failed |= {i for (scope, i) in reports if scope == eff_scope}
     chosen = {i: r for (scope, i), r in reports.items() if scope in ("all", eff_scope)}
-    levels = levels_met(failed)
     invariants = {}
     for inv_id in IDS:
         inv = INVARIANTS[inv_id]
@@ -249,7 +280,9 @@ def run_conformance(
     violations = sorted(chosen.values(), key=lambda r: (INVARIANTS[r.id].level == WARNING,
                                                          IDS.index(r.id)))
     stats = {
-        "examples": tally.examples,
+        # Generated examples only: not shrink attempts, replays or workloads.
+        "examples": generated,
+        "stopped_early": fatal is not None and generated < examples,
         "steps": tally.steps,
         "creates": tally.creates,
         "scans": tally.scans,
@@ -260,12 +293,12 @@ def run_conformance(
     return ConformanceResult(
         adapter_spec=spec,
         adapter_info=info,
-        profile=profile,
+        profile=profile if examples == prof.max_examples else CUSTOM,
         seed=seed,
-        settings={"max_examples": examples, "max_fragments": prof.max_fragments,
+        settings={"based_on": profile,
+                  "max_examples": examples, "max_fragments": prof.max_fragments,
                   "derandomized": prof.fixed_seed, "database": None, "deadline": None,
                   "targeting": prof.targeting},
-        levels=levels,
         invariants=invariants,
         violations=violations,
         efficiency=efficiency,
@@ -275,6 +308,16 @@ def run_conformance(
         versions=versions(),
         coverage=coverage_of(tally),
     )
+
+
+def _found(tally: Tally, reports: dict[tuple[str, str], ViolationReport]) -> int:
+    """How many violations the result will report so far: warnings aside, and efficiency
+    counted against one reference only (SPEC §5), as :func:`run_conformance` chooses it."""
+    keys = {*reports, *tally.recorded}
+    safe = not any(s == "all" and INVARIANTS[i].level in (CONFORMANT, SIGNATURE_CURRENT)
+                   for s, i in keys)
+    scope = SIGNATURE_CURRENT if safe else CONFORMANT
+    return len({i for s, i in keys if s in ("all", scope) and INVARIANTS[i].level != WARNING})
 
 
 def coverage_of(tally: Tally) -> dict[str, dict[str, dict[str, int]]]:
@@ -309,7 +352,9 @@ def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
     """Make one adapter and start it, so a broken factory is an exit-3 error, not a run;
     also return a violation it commits before any event."""
     try:
-        adapter = factory()
+        adapter = instantiate(factory)
+    except ConformanceError:
+        raise
     except Exception as e:
         raise AdapterStartError(f"the adapter could not be created: {type(e).__name__}: {e}",
                                 hint="the factory must build an adapter with no arguments"
@@ -329,11 +374,16 @@ def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
 
 def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: int,
                     seed: int, tally: Tally, notify: Progress
-                    ) -> tuple[Violation | None, tuple[O.Setup, list[O.Op]] | None]:
+                    ) -> tuple[Violation | None, tuple[O.Setup, list[O.Op]] | None, int]:
+    """The first conformant-breaking violation (shrunk) and its example, if any, and how
+    many examples were generated before it."""
     #: The example run last (after shrinking, the minimal one).
     last: list[tuple[O.Setup, list[O.Op]]] = []
     #: The first failing example, unshrunk, and what it broke.
     first: list[tuple[O.Setup, list[O.Op], Violation]] = []
+    generated = [0]
+    #: The first example on which the suite itself failed.
+    broken: list[tuple[O.Setup, list[O.Op], Exception]] = []
 
     @settings(max_examples=max_examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
@@ -346,18 +396,25 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
     def check(data: st.DataObject) -> None:
         setup, ops, scenes = strategies.draw_example(data.draw, prof.max_fragments)
         last[:] = [(setup, ops)]
+        if not first:
+            generated[0] += 1
         try:
             checker = Checker(factory, setup, tally)
             checker.run(ops, scenes=scenes)
         except Violation as v:
             if not first:
                 first.append((setup, ops, v))
-                notify("shrinking", tally.examples, 1)
+                notify("shrinking", generated[0], 1)
+            raise
+        except Exception as e:
+            # Adapter faults are SAFE-13 violations by now: anything else is the suite's.
+            if not broken:
+                broken.append((setup, ops, e))
             raise
         finally:
             if tally.examples % 25 == 0:
-                notify("shrinking" if first else "generating", tally.examples,
-                       len(tally.recorded) + bool(first))
+                notify("shrinking" if first else "generating", generated[0],
+                       _found(tally, {}) + bool(first))
         if prof.targeting:
             # Hill-climb toward long histories (costly: only where the budget allows).
             world = checker.world
@@ -369,15 +426,28 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
         check()
     except Violation as v:
         if last and _recurs(factory, last[0], v):
-            return v, last[0]
+            return v, last[0], generated[0]
         setup, ops, _ = first[0]
-        return _nondeterministic(v), (setup, ops)
-    except Flaky:
+        return _nondeterministic(v), (setup, ops), generated[0]
+    except Flaky as e:
+        if broken:
+            raise _internal(*broken[0]) from e
         # The failure did not recur while Hypothesis replayed it: the adapter's answers are
         # not a function of the events it received.
         setup, ops, failure = first[0]
-        return _nondeterministic(failure), (setup, ops)
-    return None, None
+        return _nondeterministic(failure), (setup, ops), generated[0]
+    except Exception as e:
+        setup, ops = last[0] if last else broken[0][:2] if broken else (O.Setup(), [])
+        raise _internal(setup, ops, e) from e
+    return None, None, generated[0]
+
+
+def _internal(setup: O.Setup, ops: Sequence[O.Op], e: Exception) -> InternalError:
+    """The suite failed on this example: an error to report, with the example as a trace."""
+    return InternalError(f"{type(e).__name__}: {e}", trace={
+        "format": TRACE_FORMAT, "format_version": TRACE_FORMAT_VERSION,
+        "suite_version": __version__, "invariant": None, "internal_error": repr(e),
+        "setup": O.setup_to_json(setup), "ops": [O.op_to_json(op) for op in ops]})
 
 
 def _recurs(factory: Callable[[], Any], example: tuple[O.Setup, list[O.Op]],
@@ -446,13 +516,23 @@ def _minimized(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], 
                            tuple(current), steps)
 
 
-def replay(factory: Callable[[], Any], trace: dict[str, Any]) -> ReplayOutcome:
-    """Re-run a trace (as written by :meth:`ViolationReport.trace`) deterministically."""
+def replay(factory: Callable[[], Any], trace: dict[str, Any],
+           require: Sequence[str] = (CONFORMANT,)) -> ReplayOutcome:
+    """Re-run a trace (as written by :meth:`ViolationReport.trace`) deterministically and
+    judge it: does its violation recur, and does anything else break a level in ``require``
+    (``conformant`` always counts: every level rests on it)?
+
+    A trace without ``invariant`` (a hand-written history) is judged on the levels alone.
+    Raises ``ValueError`` for a malformed trace."""
+    inv = trace.get("invariant")
+    if inv is not None and inv not in INVARIANTS:
+        raise ValueError(f"trace names no known invariant ({inv!r})")
     setup = O.setup_from_json(trace.get("setup"))
     raw_ops = trace.get("ops")
     if not isinstance(raw_ops, list):
         raise ValueError("trace has no 'ops' list")
     ops = [O.op_from_json(o) for o in raw_ops]
+    scope = str(trace.get("scope") or "all")
     tally = Tally()
     steps: list[str] = []
     fatal = None
@@ -460,12 +540,29 @@ def replay(factory: Callable[[], Any], trace: dict[str, Any]) -> ReplayOutcome:
         Checker(factory, setup, tally).run(ops, steps)
     except Violation as v:
         fatal = v
-    # Efficiency is judged against the shadow the trace names (the highest level if none).
-    scope = trace.get("scope")
-    eff_scope = scope if scope in SHADOW_LEVELS else SIGNATURE_CURRENT
     found = [fatal] if fatal is not None else []
+    # The trace's own violation, judged as when it was recorded (efficiency against the
+    # reference it names).
+    rec = tally.recorded.get((scope, str(inv)))
+    main = fatal if fatal is not None and fatal.id == inv else (
+        rec.violation if rec is not None else None)
+    inv = inv or ""
+    # Other efficiency findings are judged against the reference of the highest safety
+    # level this replay shows the adapter meeting, as a run does (SPEC §5).
+    safety = [v for (s, _), rec in tally.recorded.items() if s == "all"
+              for v in (rec.violation,) if v.level == SIGNATURE_CURRENT] + [
+        v for v in found if v.level == CONFORMANT]
+    eff_scope = CONFORMANT if safety else SIGNATURE_CURRENT
     found += [rec.violation for (s, _), rec in tally.recorded.items() if s in ("all", eff_scope)]
-    return ReplayOutcome(setup, ops, steps, found)
+    shown = [] if main is None else [main]
+    seen = {inv}
+    order = {CONFORMANT: 0, SIGNATURE_CURRENT: 1, OPTIMIZED: 2, WARNING: 3}
+    for other in sorted(found, key=lambda f: order[f.level]):
+        if other.id not in seen:
+            seen.add(other.id)
+            shown.append(other)
+    required = {CONFORMANT, *require}
+    return ReplayOutcome(setup, ops, steps, shown, inv, scope, main, sorted(required))
 
 
 @dataclass(slots=True)
@@ -473,11 +570,51 @@ class ReplayOutcome:
     setup: O.Setup
     ops: list[O.Op]
     steps: list[str]
+    #: Everything that recurred: the trace's own violation first, then by level.
     violations: list[Violation]
+    invariant: str = ""
+    scope: str = "all"
+    #: The trace's own violation, if it recurred.
+    main: Violation | None = None
+    required: list[str] = field(default_factory=lambda: [CONFORMANT])
 
     @property
     def ids(self) -> list[str]:
         return [v.id for v in self.violations]
+
+    @property
+    def recurs(self) -> bool:
+        return self.main is not None
+
+    @property
+    def breaking(self) -> list[str]:
+        """Other violations at a required level."""
+        return [v.id for v in self.violations if v.level in self.required and v is not self.main]
+
+    @property
+    def passed(self) -> bool:
+        """Exit status 0: neither the trace's violation nor any at a required level recurs."""
+        return not self.recurs and not self.breaking
+
+    def result(self) -> str:
+        """The one-line verdict ``replay`` ends with."""
+        inv = self.invariant or "the trace"
+        judged = (f" (judged against the {self.scope} reference adapter, as when the trace "
+                  "was recorded)" if self.invariant and INVARIANTS[inv].level == OPTIMIZED
+                  and self.scope != "all" else "")
+        breaking = self.breaking
+        if self.recurs:
+            also = f"; also {', '.join(breaking)}" if breaking else ""
+            return f"Result: {inv} recurs{judged}{also}."
+        if breaking:
+            return f"Result: {inv} does not recur{judged}, but {', '.join(breaking)} did."
+        others = [v.id for v in self.violations if v.level not in self.required
+                  and v.level != WARNING]
+        warned = [v.id for v in self.violations if v.level == WARNING]
+        levels = ", ".join(lv for lv in self.required)
+        extra = "".join(f" ({what}: {', '.join(ids)})" for what, ids in (
+            (f"not at a required level ({levels})", others), ("warnings", warned)) if ids)
+        return f"Result: replays clean: {inv} does not recur{judged}{extra}."
 
 
 def _run_workloads(factory: Callable[[], Any], tally: Tally,

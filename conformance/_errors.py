@@ -5,7 +5,7 @@ from __future__ import annotations
 
 class ConformanceError(Exception):
     """Base of the suite's own errors. ``hint`` says how to fix it; ``exit_code`` is the
-    CLI status (SPEC §8): 2 usage, 3 adapter could not be loaded or started."""
+    CLI status (SPEC §8): 2 usage, 3 adapter could not be loaded or started, 4 internal."""
 
     exit_code = 2
 
@@ -38,3 +38,14 @@ class ProtocolError(ConformanceError):
 
 class TraceError(ConformanceError):
     """A trace file is missing or malformed."""
+
+
+class InternalError(ConformanceError):
+    """The suite itself failed (SPEC §8, exit 4): a bug to report, never the adapter's fault
+    or the user's. ``trace`` is the example that triggered it, when there was one."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, trace: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.trace = trace

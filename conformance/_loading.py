@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import pkgutil
 import sys
@@ -11,8 +12,9 @@ from types import ModuleType
 from typing import Any
 
 from reference.adapter import reference_factory
+from reference.contract import BaseAdapter
 
-from ._errors import AdapterLoadError
+from ._errors import AdapterLoadError, AdapterStartError
 
 Factory = Callable[[], Any]
 
@@ -49,7 +51,55 @@ def load_adapter(spec: str) -> Factory:
         raise AdapterLoadError(
             f"{spec!r} names a {type(obj).__name__}, not a class or factory",
             hint="point at the adapter class, or at a function that returns a new adapter")
+    if isinstance(obj, type):
+        _check_hooks(obj, spec)
     return obj  # type: ignore[return-value]
+
+
+#: The hooks every adapter defines (SPEC §4); the others are optional for any class.
+REQUIRED_HOOKS = ("pre_create", "post_create")
+OPTIONAL_HOOKS = ("start", "scan_completed", "file_changed", "signature_updated",
+                  "proactive_scan_completed", "proactive_scan_aborted", "stop")
+
+
+def _check_hooks(obj: object, what: str) -> None:
+    """Exit 3 for an adapter without a required hook, naming the closest one it has."""
+    for hook in REQUIRED_HOOKS:
+        if callable(getattr(obj, hook, None)):
+            continue
+        names = [n for n in dir(obj) if not n.startswith("__")]
+        close = difflib.get_close_matches(hook, names, n=1, cutoff=0.6)
+        hint = (f"it defines {close[0]!r}: did you mean {hook!r}?" if close
+                else f"define {hook}(self, create); see SPEC §4")
+        raise AdapterStartError(f"adapter {what} has no {hook} hook", hint=hint)
+
+
+class _WithDefaults:
+    """An adapter missing optional hooks, completed with :class:`BaseAdapter`'s defaults."""
+
+    def __init__(self, adapter: Any, missing: tuple[str, ...]) -> None:
+        self.__dict__["_adapter"] = adapter
+        base = BaseAdapter()
+        for hook in missing:
+            self.__dict__[hook] = getattr(base, hook)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_adapter"], name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.__dict__["_adapter"], name, value)
+
+
+def instantiate(factory: Factory) -> Any:
+    """A new adapter from ``factory``, with any optional hook it lacks filled in; an adapter
+    without a required hook is an :class:`AdapterStartError` (exit 3). The factory's own
+    exceptions propagate."""
+    adapter = factory()
+    missing = tuple(h for h in OPTIONAL_HOOKS if not callable(getattr(adapter, h, None)))
+    if not missing and all(callable(getattr(adapter, h, None)) for h in REQUIRED_HOOKS):
+        return adapter
+    _check_hooks(adapter, type(adapter).__name__)
+    return _WithDefaults(adapter, missing)
 
 
 def _no_colon(spec: str) -> Factory:

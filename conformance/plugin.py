@@ -14,6 +14,7 @@ PROFILE_OPTION = "--conformance-profile"
 SEED_OPTION = "--conformance-seed"
 REQUIRE_OPTION = "--conformance-require"
 MAX_EXAMPLES_OPTION = "--conformance-max-examples"
+TRACES_OPTION = "--conformance-traces"
 _RESULT = pytest.StashKey[Any]()
 _FACTORY = pytest.StashKey[Any]()
 
@@ -30,6 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="levels the adapter must meet (default: conformant)")
     group.addoption(MAX_EXAMPLES_OPTION, type=int, default=None, metavar="N",
                     help="fewer examples than the profile's, for a short local run")
+    group.addoption(TRACES_OPTION, default=None, metavar="DIR",
+                    help="write each violation's trace to DIR/<ID>.json (for "
+                         "wcifs-conformance replay)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,7 +69,24 @@ def conformance_result(request: pytest.FixtureRequest) -> Any:
     except ConformanceError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_RESULT] = result
+    traces = config.getoption(TRACES_OPTION)
+    if traces:
+        _write_traces(result, traces)
     return result
+
+
+def _write_traces(result: Any, folder: str) -> None:
+    import json
+    from pathlib import Path
+
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for v in result.violations:
+            (out / f"{v.id}.json").write_text(
+                json.dumps(v.trace(result.adapter_spec), indent=2) + "\n", encoding="utf-8")
+    except OSError as e:
+        raise pytest.UsageError(f"{TRACES_OPTION} {folder}: {e.strerror or e}") from None
 
 
 def required_levels(config: pytest.Config) -> list[str]:

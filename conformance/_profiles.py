@@ -1,0 +1,37 @@
+"""Run profiles (SPEC §7): each a budget of generated examples and a seed policy."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from ._version import __version__
+
+
+@dataclass(frozen=True, slots=True)
+class RunProfile:
+    name: str
+    max_examples: int
+    max_fragments: int
+    #: Fixed seed per suite version (``certify``); otherwise random unless given.
+    fixed_seed: bool
+    #: Hypothesis ``target()`` toward long histories (slower examples; swarm selection
+    #: and bulk operations reach them in every profile anyway).
+    targeting: bool = False
+
+
+PROFILES: dict[str, RunProfile] = {
+    "quick": RunProfile("quick", 2000, 18, False),
+    "certify": RunProfile("certify", 10000, 18, True),
+    "deep": RunProfile("deep", 100000, 32, False, True),
+}
+#: The profile name a run reports when ``max_examples`` overrode its profile's budget.
+CUSTOM = "custom"
+
+
+def default_seed(profile: RunProfile) -> int:
+    if profile.fixed_seed:
+        digest = hashlib.sha256(f"wcifs-conformance {__version__}".encode()).digest()
+        return int.from_bytes(digest[:4], "big")
+    return int.from_bytes(hashlib.sha256(str(time.time_ns()).encode()).digest()[:4], "big")
