@@ -1,8 +1,11 @@
 """Certification reports (SPEC §8): the bundle writer, its JSON Schema and HTML templates,
 Ed25519 signing, and ``verify``.
 
-Reads conformance results; never the model (nothing here imports ``reference`` or
-``strategies``). The catalogue of invariants comes from ``conformance._invariants``.
+Reads conformance results; never the model. Of ``conformance`` it imports only the light
+public names (the catalogue, the level rule ``level_verdicts``, the profiles, the version):
+never the engine, ``reference``, ``strategies`` or Hypothesis. jinja2, jsonschema and
+cryptography load when a bundle is rendered, validated or signed, so ``import reports`` is
+cheap.
 """
 
 from ._bundle import (
@@ -23,16 +26,16 @@ from ._certificate import (
     FORMAT_VERSION,
     CertificateError,
     build_certificate,
+    ci_commit,
     coverage_of,
     coverage_problems,
-    level_invariants,
-    levels_from,
+    run_label,
     schema,
     schema_errors,
-    unexercised,
     validate_certificate,
 )
 from ._manifest import MANIFEST, parse_manifest, sha256_file
+from ._render import level_state, run_notes, verdicts_of
 from ._signing import (
     PUBLIC_KEY,
     SIGNATURE,
@@ -68,20 +71,22 @@ __all__ = [
     "SigningKeyError",
     "build_certificate",
     "check_out_dir",
+    "ci_commit",
     "coverage_of",
     "coverage_problems",
     "fingerprint",
     "generate_key_pair",
-    "level_invariants",
-    "levels_from",
+    "level_state",
     "load_private_key",
     "load_public_key",
     "parse_manifest",
+    "run_label",
+    "run_notes",
     "schema",
     "schema_errors",
     "sha256_file",
-    "unexercised",
     "validate_certificate",
+    "verdicts_of",
     "verify_bundle",
     "write_bundle",
 ]

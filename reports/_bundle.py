@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from ._certificate import build_certificate, validate_certificate
 from ._manifest import MANIFEST, manifest_text
 from ._render import render_html, render_junit, render_summary
 from ._signing import PUBLIC_KEY, SIGNATURE, fingerprint, public_pem, sign
 
 if TYPE_CHECKING:
-    from conformance._engine import ConformanceResult
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from conformance import ConformanceResult
 
 CERTIFICATE = "certificate.json"
 HTML = "certificate.html"

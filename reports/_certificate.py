@@ -9,70 +9,60 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import platform
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from conformance._invariants import (
-    CONFORMANT,
-    IDS,
-    INVARIANTS,
-    LEVELS,
-    OPTIMIZED,
-    SIGNATURE_CURRENT,
-)
+from conformance import CUSTOM, LEVELS, PROFILES
 
 if TYPE_CHECKING:
-    from conformance._engine import ConformanceResult
+    from conformance import ConformanceResult
 
 FORMAT = "wcifs-conformance-certificate"
-#: 2 added ``coverage``; ``verify`` still accepts version 1 certificates (no coverage).
-FORMAT_VERSION = 2
+#: 2 added ``coverage``; 3 made a level met only when every invariant it rests on was
+#: exercised (``conformance.level_verdicts``), added ``verdict.why``, the ``custom`` profile
+#: (a budget other than the profile's), ``run.stopped_early`` and ``adapter.ci_commit``.
+#: ``verify`` still accepts certificates of versions 1 and 2.
+FORMAT_VERSION = 3
 #: The first format version whose certificates record ``coverage``.
 COVERAGE_SINCE = 2
+#: The first format version whose ``levels`` are the level verdicts (met: nothing failed and
+#: everything exercised), whose reduced budgets are labelled ``custom`` and whose
+#: ``stats.examples`` counts generated examples only.
+VERDICTS_SINCE = 3
 #: The breakdowns of an invariant's ``exercised`` count, each summing to it.
 COVERAGE_DIMENSIONS = ("operation", "profile", "scene")
 SUITE_NAME = "wcifs-av-conformance"
 SCHEMA_FILE = "certificate.schema.json"
-#: What the efficiency workloads compare against (the engine runs them on this reference).
-EFFICIENCY_REFERENCE = "WCIFS reference adapter (signature-current)"
+#: CI variables that name the commit being built: in a vendor's pipeline, the adapter's.
+CI_COMMIT_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA")
 
 
 class CertificateError(ValueError):
     """A certificate that does not validate against the schema."""
 
 
-def level_invariants(level: str) -> tuple[str, ...]:
-    """The invariants a level rests on: its own, and those of ``conformant`` beneath it."""
-    if level not in LEVELS:
-        raise ValueError(f"unknown level {level!r}; choose from {', '.join(LEVELS)}")
-    own = {CONFORMANT} if level == CONFORMANT else {CONFORMANT, level}
-    return tuple(i for i in IDS if INVARIANTS[i].level in own)
+def ci_commit(environ: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """The commit the CI job running the suite builds (``GITHUB_SHA``, ``CI_COMMIT_SHA``),
+    and which variable named it: the adapter's commit, never the suite's."""
+    env = os.environ if environ is None else environ
+    for var in CI_COMMIT_VARIABLES:
+        value = env.get(var, "").strip()
+        if value:
+            return {"commit": value[:200], "variable": var}
+    return None
 
 
-def levels_from(invariants: Mapping[str, Mapping[str, Any]]) -> dict[str, bool]:
-    """The levels the invariant results imply (SPEC §5), from their catalogue levels."""
-    failed = {i for i, r in invariants.items() if r.get("status") == "fail"}
-
-    def clean(level: str) -> bool:
-        return not any(INVARIANTS[i].level == level for i in failed if i in INVARIANTS)
-
-    conformant = clean(CONFORMANT)
-    return {CONFORMANT: conformant,
-            SIGNATURE_CURRENT: conformant and clean(SIGNATURE_CURRENT),
-            OPTIMIZED: conformant and clean(OPTIMIZED)}
-
-
-def unexercised(invariants: Mapping[str, Mapping[str, Any]], levels: Sequence[str]) -> list[str]:
-    """IDs that the given levels rest on and that the run never exercised, in catalogue order.
-
-    An ID that ``invariants`` does not name at all is left out: a certificate written before
-    the catalogue gained it did not judge it (the schema requires every ID of the catalogue
-    from format version 2)."""
-    wanted = {i for level in levels for i in level_invariants(level)}
-    return [i for i in IDS if i in wanted and i in invariants
-            and int(invariants[i].get("exercised", 0)) <= 0]
+def run_label(profile: str, settings: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(what a run may be called, the profile it was based on): a run of a budget other than
+    its profile's is ``custom``, whatever the result calls it."""
+    if profile in PROFILES:
+        return (profile if settings.get("max_examples") == PROFILES[profile].max_examples
+                else CUSTOM), profile
+    based_on = settings.get("based_on")
+    return profile, based_on if isinstance(based_on, str) and based_on in PROFILES else None
 
 
 def _counts(counts: Mapping[str, int]) -> dict[str, int]:
@@ -152,7 +142,14 @@ def build_certificate(
     traces: Mapping[str, str],
     signing_fingerprint: str | None = None,
 ) -> dict[str, Any]:
-    """The certificate of ``result``; ``traces`` maps IDs to trace paths in the bundle."""
+    """The certificate of ``result``; ``traces`` maps IDs to trace paths in the bundle.
+
+    ``levels`` and ``verdict`` are the result's level verdicts: a level is met when nothing
+    it rests on failed and everything it rests on was exercised."""
+    unknown = [lv for lv in required if lv not in LEVELS]
+    if unknown or not required:
+        raise ValueError(f"required levels must be among {', '.join(LEVELS)}, not "
+                         f"{', '.join(unknown) or 'none'}")
     invariants: dict[str, dict[str, Any]] = {}
     for inv_id, r in result.invariants.items():
         v = r.violation
@@ -166,22 +163,35 @@ def build_certificate(
             "steps": len(v.steps) if v is not None else None,
             "scope": v.scope if v is not None else None,
         }
-    levels = {level: bool(result.levels[level]) for level in LEVELS}
-    missing = unexercised(invariants, required)
+    verdicts = result.verdicts
+    levels = {level: verdicts[level].met for level in LEVELS}
     not_met = [level for level in required if not levels[level]]
+    missing = {i for level in required for i in verdicts[level].unexercised}
+    profile, based_on = run_label(result.profile, result.settings)
+    settings = {**result.settings, "based_on": based_on}
     versions = result.versions
     info = result.adapter_info
     info_fields = (dataclasses.asdict(info) if dataclasses.is_dataclass(info)
                    else {"name": info.name, "version": info.version})
+    adapter: dict[str, Any] = {
+        "spec": result.adapter_spec,
+        "name": info.name,
+        "version": info.version,
+        "info": info_fields,
+    }
+    ci = ci_commit()
+    if ci is not None:
+        adapter["ci_commit"] = ci
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "levels": levels,
         "verdict": {
             "required": list(required),
-            "met": not not_met and not missing,
+            "met": not not_met,
             "not_met": not_met,
-            "unexercised": missing,
+            "unexercised": [i for i in result.invariants if i in missing],
+            "why": {level: verdicts[level].why() for level in LEVELS},
         },
         "invariants": invariants,
         "coverage": coverage_of(result),
@@ -191,16 +201,12 @@ def build_certificate(
             "commit": versions.get("suite_commit", "unknown"),
             "protocol_version": int(versions.get("protocol", "0") or 0),
         },
-        "adapter": {
-            "spec": result.adapter_spec,
-            "name": info.name,
-            "version": info.version,
-            "info": info_fields,
-        },
+        "adapter": adapter,
         "run": {
-            "profile": result.profile,
+            "profile": profile,
             "seed": result.seed,
-            "settings": dict(result.settings),
+            "settings": settings,
+            "stopped_early": bool(result.stopped_early),
             "started": result.started,
             "finished": result.finished,
             "seconds": float(result.stats.get("seconds", 0.0)),
@@ -215,7 +221,7 @@ def build_certificate(
             },
         },
         "efficiency": {
-            "reference": EFFICIENCY_REFERENCE,
+            "reference": result.efficiency_reference,
             "shadow": result.stats.get("efficiency_shadow"),
             "workloads": [
                 {
@@ -246,7 +252,7 @@ def schema() -> dict[str, Any]:
 
 def schema_errors(certificate: object) -> list[str]:
     """Every way ``certificate`` breaks the schema, as ``path: message`` lines."""
-    import jsonschema
+    import jsonschema  # loads here, not with ``reports``
 
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(certificate), key=lambda e: list(e.absolute_path))

@@ -12,18 +12,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
+from conformance import CUSTOM, INVARIANTS, LEVELS, PROFILES, LevelVerdict, level_verdicts, rests_on
 
-from ._certificate import COVERAGE_DIMENSIONS
-from ._charts import (
-    ADAPTER_COLOUR,
-    REFERENCE_COLOUR,
-    efficiency_chart,
-    exercised_chart,
-    hot_path_chart,
-)
+from ._certificate import COVERAGE_DIMENSIONS, _names
+
+if TYPE_CHECKING:
+    import jinja2
 
 LEVEL_TEXT = {
     "conformant": "every SKIP is covered by a clean scan under the current signatures, or "
@@ -53,6 +49,8 @@ def _template_source(name: str) -> str:
 
 @functools.cache
 def _environment() -> jinja2.Environment:
+    import jinja2  # loads here, not with ``reports``
+
     return jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
         autoescape=True,
@@ -93,6 +91,8 @@ _HOT_PATH_ROWS = (("post_create_hit_ns", "post_create, local-layer cache hit (ns
 
 def _hot_path_view(bench: Mapping[str, Any]) -> dict[str, Any] | None:
     """A side-by-side table and chart when the benchmark has adapter and reference figures."""
+    from ._charts import ADAPTER_COLOUR, REFERENCE_COLOUR, hot_path_chart
+
     ours, ref = bench.get("adapter"), bench.get("reference")
     if not isinstance(ours, Mapping) or not isinstance(ref, Mapping):
         return None
@@ -190,6 +190,48 @@ def _coverage_view(cert: Mapping[str, Any]) -> dict[str, Any] | None:
             "threshold": THIN}
 
 
+def _examples(n: object) -> str:
+    return f"{_num(n) if isinstance(n, int | float) else n} example{'' if n == 1 else 's'}"
+
+
+def verdicts_of(cert: Mapping[str, Any]) -> dict[str, LevelVerdict]:
+    """Every level's verdict from the certificate's invariant statuses: the rule the
+    certificate's ``levels`` follow (from format version 3; ``verify`` checks it)."""
+    return level_verdicts({i: str(r["status"]) for i, r in cert["invariants"].items()
+                           if i in INVARIANTS})
+
+
+def level_state(v: LevelVerdict) -> str:
+    """How a face names a level's verdict: ``met``, ``not met`` (something failed) or
+    ``not established (X, Y never exercised)``."""
+    if v.met:
+        return "met"
+    if v.failed:
+        return "not met"
+    return f"not established ({_names(v.unexercised, 4)} never exercised)"
+
+
+def run_notes(cert: Mapping[str, Any]) -> list[str]:
+    """What the face of a certificate must say about how much of its profile ran: a custom
+    budget, a budget smaller than the profile named (certificates before format version 3),
+    a run stopped early at a violation."""
+    run, stats = cert["run"], cert.get("stats") or {}
+    settings = run.get("settings") or {}
+    budget, profile = settings.get("max_examples"), run["profile"]
+    notes = []
+    if profile == CUSTOM:
+        based_on = settings.get("based_on")
+        notes.append(f"custom budget: {_examples(budget)}"
+                     + (f" (based on {based_on})" if based_on else ""))
+    elif profile in PROFILES and budget != PROFILES[profile].max_examples:
+        notes.append(f"reduced budget: {_examples(budget)}, not the "
+                     f"{_num(PROFILES[profile].max_examples)} of {profile} (format version "
+                     f"{cert.get('format_version')} named the profile all the same)")
+    if run.get("stopped_early", stats.get("stopped_early")):
+        notes.append(f"stopped early at a violation after {_examples(stats.get('examples'))}")
+    return notes
+
+
 def _when(stamp: str) -> str:
     try:
         return datetime.fromisoformat(stamp).strftime("%Y-%m-%d %H:%M:%S")
@@ -213,6 +255,8 @@ def failures(cert: Mapping[str, Any], texts: Mapping[str, str]) -> list[dict[str
 def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: str = "."
                 ) -> str:
     """``bundle_dir`` is how replay commands name the bundle (as in ``summary.md``)."""
+    from ._charts import efficiency_chart, exercised_chart
+
     invariants: Mapping[str, Mapping[str, Any]] = cert["invariants"]
     counts = {"pass": 0, "fail": 0, "not-exercised": 0}
     for r in invariants.values():
@@ -249,16 +293,26 @@ def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: s
         ("platform", run["platform"]["platform"]),
         ("adapter spec", cert["adapter"]["spec"]),
         *[(f"adapter {k}", str(v)) for k, v in cert["adapter"]["info"].items()],
+        *([("adapter CI commit", f"{ci['commit']} (from {ci['variable']})")]
+          if (ci := cert["adapter"].get("ci_commit")) else []),
         ("profile", run["profile"]),
         ("seed", str(run["seed"])),
+        *([("stopped early", "yes: at a violation" if run["stopped_early"] else "no")]
+          if "stopped_early" in run else []),
         *[(f"setting {k}", "—" if v is None else str(v)) for k, v in run["settings"].items()],
         ("started", run["started"]),
         ("finished", run["finished"]),
         ("efficiency judged against", f"{cert['efficiency']['shadow']} reference"),
     ]
     bench = cert["benchmark"]
+    reference = str(cert["efficiency"]["reference"])
     return _environment().get_template("certificate.html.j2").render(
         c=cert,
+        levels=[{"level": level, "met": v.met, "status": v.status, "state": level_state(v),
+                 "why": v.why(), "required": level in cert["verdict"]["required"]}
+                for level, v in verdicts_of(cert).items()],
+        run_notes=run_notes(cert),
+        reference_spec=reference if reference.startswith("reference:") else None,
         bundle_dir=bundle_dir.rstrip("/") or ".",
         started=_when(run["started"]),
         level_text=LEVEL_TEXT,
@@ -291,14 +345,15 @@ def render_summary(cert: Mapping[str, Any], bundle_dir: str) -> str:
         "",
         f"**{_md(adapter['name'])} {_md(adapter['version'])}** (`{adapter['spec']}`) · "
         f"profile `{run['profile']}` · seed `{run['seed']}` · "
-        f"{_num(stats.get('examples'))} examples · {run['seconds']:.1f} s",
+        f"{_examples(stats.get('examples'))} · {run['seconds']:.1f} s",
+        *(["", "⚠️ " + " · ".join(notes)] if (notes := run_notes(cert)) else []),
         "",
         "| level | result |",
         "|---|---|",
     ]
-    for level, met in cert["levels"].items():
+    for level, v in verdicts_of(cert).items():
         req = " (required)" if level in verdict["required"] else ""
-        lines.append(f"| {level}{req} | {'✅ met' if met else '❌ not met'} |")
+        lines.append(f"| {level}{req} | {'✅' if v.met else '❌'} {_md(level_state(v))} |")
     fails = failures(cert, {})
     if fails:
         lines += ["", "#### Failed invariants", "", "| ID | level | what happened | steps |",
@@ -346,32 +401,51 @@ def _coverage_lines(cert: Mapping[str, Any]) -> list[str]:
 
 
 def render_junit(cert: Mapping[str, Any], texts: Mapping[str, str]) -> str:
-    """One test case per invariant: failure for a failed one whose level is required (or
-    ``conformant``), skipped for not exercised, warnings and failures of levels not asked for
-    (as the pytest plugin does)."""
-    required = set(cert["verdict"]["required"]) | {"conformant"}
+    """One test case per level, failing exactly when a required level is not met (as the CLI's
+    exit code and the pytest plugin's level tests do), and one per invariant: a failure when
+    a required level rests on it and it failed or was never exercised, skipped for a warning,
+    an invariant no required level rests on, or one never exercised that none needs."""
+    required = [lv for lv in cert["verdict"]["required"] if lv in LEVELS]
+    needed = {i for lv in required for i in rests_on(lv)}
+    verdicts = verdicts_of(cert)
     invariants: Mapping[str, Mapping[str, Any]] = cert["invariants"]
+    run = cert["run"]
     suites = ET.Element("testsuites", name="wcifs-conformance")
     suite = ET.SubElement(suites, "testsuite", name="wcifs-conformance",
-                          timestamp=cert["run"]["started"],
-                          time=f"{cert['run']['seconds']:.3f}")
+                          timestamp=run["started"], time=f"{run['seconds']:.3f}")
     props = ET.SubElement(suite, "properties")
     for name, value in (("adapter", cert["adapter"]["spec"]),
                         ("adapter_name", cert["adapter"]["name"]),
                         ("adapter_version", cert["adapter"]["version"]),
-                        ("profile", cert["run"]["profile"]),
-                        ("seed", cert["run"]["seed"]),
+                        ("profile", run["profile"]),
+                        ("max_examples", (run.get("settings") or {}).get("max_examples")),
+                        ("examples", cert["stats"].get("examples")),
+                        ("seed", run["seed"]),
                         ("suite_version", cert["suite"]["version"]),
-                        ("hypothesis_version", cert["run"]["versions"]["hypothesis"]),
-                        *((f"level_{k}", "met" if v else "not met")
-                          for k, v in cert["levels"].items())):
+                        ("hypothesis_version", run["versions"]["hypothesis"]),
+                        *((f"level_{k}", level_state(v)) for k, v in verdicts.items())):
         ET.SubElement(props, "property", name=name, value=str(value))
     failed = skipped = 0
+    notes = "; ".join(run_notes(cert))
+    for level, v in verdicts.items():
+        case = ET.SubElement(suite, "testcase", classname="wcifs-conformance.levels",
+                             name=level, time="0")
+        why = v.why() + (f" ({notes})" if notes else "")
+        if v.met:
+            ET.SubElement(case, "system-out").text = why
+        elif level in required:
+            failed += 1
+            node = ET.SubElement(case, "failure", type=f"level-{v.status}",
+                                 message=f"required level {level} {level_state(v)}")
+            node.text = why
+        else:
+            skipped += 1
+            ET.SubElement(case, "skipped", message=f"level {level} is not required: {why}")
     for inv_id, r in invariants.items():
         case = ET.SubElement(suite, "testcase", classname=f"wcifs-conformance.{r['level']}",
                              name=inv_id, time="0")
         text = texts.get(inv_id) or str(r["summary"] or "")
-        if r["status"] == "fail" and r["level"] in required:
+        if r["status"] == "fail" and inv_id in needed:
             failed += 1
             node = ET.SubElement(case, "failure", type=inv_id,
                                  message=f"{inv_id}: {r['summary'] or r['rule']}")
@@ -382,14 +456,23 @@ def render_junit(cert: Mapping[str, Any], texts: Mapping[str, str]) -> str:
                    else f"failed, but level {r['level']} is not required")
             node = ET.SubElement(case, "skipped", message=f"{why}: {r['summary'] or ''}")
             node.text = text
+        elif r["status"] == "not-exercised" and inv_id in needed:
+            failed += 1
+            levels = [lv for lv in required if inv_id in verdicts[lv].unexercised]
+            node = ET.SubElement(case, "failure", type="not-exercised",
+                                 message=f"{inv_id} was never exercised, so required "
+                                 f"level{'s' if len(levels) > 1 else ''} {', '.join(levels)} "
+                                 "cannot be established")
+            node.text = f"{r['rule']}\nRun more examples (--profile certify)."
         elif r["status"] == "not-exercised":
             skipped += 1
-            ET.SubElement(case, "skipped", message=f"{inv_id} was not exercised in this run")
+            ET.SubElement(case, "skipped", message=f"{inv_id} was not exercised in this run "
+                          "(no required level rests on it)")
         else:
             ET.SubElement(case, "system-out").text = (
                 f"{r['rule']}\nexercised {r['exercised']} times")
     for element in (suites, suite):
-        element.set("tests", str(len(invariants)))
+        element.set("tests", str(len(invariants) + len(verdicts)))
         element.set("failures", str(failed))
         element.set("errors", "0")
         element.set("skipped", str(skipped))

@@ -9,10 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+# ``cryptography`` loads when a key is first made, read or used, not with ``reports``.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 SIGNATURE = "MANIFEST.sha256.sig"
 PUBLIC_KEY = "signing-key.pub"
@@ -24,6 +28,9 @@ class SigningKeyError(ValueError):
 
 def generate_key_pair(passphrase: bytes | None = None) -> tuple[bytes, bytes]:
     """A new key pair as (private PEM, public PEM); the private one encrypted if asked."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase) if passphrase
@@ -34,12 +41,16 @@ def generate_key_pair(passphrase: bytes | None = None) -> tuple[bytes, bytes]:
 
 
 def public_pem(key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.public_bytes(serialization.Encoding.PEM,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def fingerprint(key: Ed25519PublicKey) -> str:
     """``SHA256:<base64>`` of the raw public key, in the style of ``ssh-keygen -l``."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "SHA256:" + base64.b64encode(hashlib.sha256(raw).digest()).decode().rstrip("=")
 
@@ -54,6 +65,9 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def load_private_key(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     data = _read(path, "private key")
     try:
         key = serialization.load_pem_private_key(data, password=passphrase or None)
@@ -75,6 +89,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 
 def public_key_from_pem(data: bytes, where: str = "public key") -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(data)
     except ValueError as e:
@@ -89,6 +106,8 @@ def sign(key: Ed25519PrivateKey, data: bytes) -> bytes:
 
 
 def signature_valid(key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         key.verify(signature, data)
     except InvalidSignature:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from conformance._invariants import INVARIANTS, LEVELS
+from conformance import CUSTOM, INVARIANTS, LEVELS, PROFILES, LevelVerdict, level_verdicts
+from conformance import __version__ as suite_version
 
 from ._bundle import BENCHMARK, BUNDLE_FILES, CERTIFICATE, UNLISTED
 from ._certificate import (
     COVERAGE_DIMENSIONS,
     COVERAGE_SINCE,
+    VERDICTS_SINCE,
     coverage_problems,
-    levels_from,
     schema_errors,
-    unexercised,
 )
 from ._manifest import MANIFEST, ManifestError, parse_manifest, sha256_file
 from ._signing import (
@@ -31,7 +31,11 @@ from ._signing import (
     signature_valid,
 )
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
+_ID = re.compile(r"\b[A-Z]+-[0-9]+\b")
 TRACE_FORMAT = "wcifs-conformance-trace"
 
 
@@ -51,8 +55,16 @@ class Check:
         return self.status == FAIL
 
 
-def _few(items: list[str], n: int = 4) -> str:
+def _few(items: Sequence[str], n: int = 4) -> str:
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+def _count(n: object) -> int | None:
+    return n if isinstance(n, int) and not isinstance(n, bool) else None
+
+
+def _examples(n: int) -> str:
+    return f"{n:,} example{'' if n == 1 else 's'}"
 
 
 class _Verifier:
@@ -89,6 +101,17 @@ class _Verifier:
         if not isinstance(inv, dict) or not all(isinstance(r, dict) for r in inv.values()):
             raise ValueError("certificate has no 'invariants' object")
         return inv
+
+    def _format(self) -> int:
+        """The certificate's format version (the current one when it names none: the schema
+        check says so)."""
+        version = _count(self.cert.get("format_version"))
+        return version if version is not None else VERDICTS_SINCE
+
+    def _verdicts(self) -> dict[str, LevelVerdict]:
+        """Every level's verdict, recomputed from the invariant statuses."""
+        return level_verdicts({i: str(r.get("status")) for i, r in self._invariants().items()
+                               if i in INVARIANTS})
 
     def _files_on_disk(self) -> set[str]:
         return {p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()}
@@ -184,23 +207,48 @@ class _Verifier:
                        if i in INVARIANTS and r.get("level") != INVARIANTS[i].level]
         if mislabelled:
             problems.append(f"level of {_few(mislabelled)} differs from the catalogue")
-        expected = levels_from(invariants)
+        verdicts = self._verdicts()
+        # From format 3 a level is met when nothing it rests on failed and all of it was
+        # exercised; before, ``levels`` said only that nothing failed (check 7 asks the rest).
+        current = self._format() >= VERDICTS_SINCE
+        expected = {lv: v.met if current else not v.failed for lv, v in verdicts.items()}
         claimed = self.cert.get("levels", {})
         for level in LEVELS:
             if claimed.get(level) != expected[level]:
                 problems.append(f"{level} is {json.dumps(claimed.get(level))} but the "
-                                f"invariant results say {json.dumps(expected[level])}")
+                                f"invariant results say {json.dumps(expected[level])}"
+                                + (f" ({verdicts[level].why()})" if current else ""))
         verdict = self.cert.get("verdict", {})
         required = [lv for lv in verdict.get("required", []) if lv in LEVELS]
-        not_met = [lv for lv in required if not claimed.get(lv)]
-        missing = unexercised(invariants, required)
-        want = {"not_met": not_met, "unexercised": missing, "met": not not_met and not missing}
+        not_met = [lv for lv in required if not expected[lv]]
+        missing = {i for lv in required for i in verdicts[lv].unexercised}
+        want: dict[str, Any] = {
+            "not_met": not_met,
+            "unexercised": [i for i in invariants if i in missing],
+            "met": not not_met and not missing}
         problems += [f"verdict.{k} is {json.dumps(verdict.get(k))}, expected {json.dumps(v)}"
                      for k, v in want.items() if verdict.get(k) != v]
+        if current:
+            problems += self._why_problems(verdict.get("why"), verdicts)
         if problems:
             return FAIL, _few(problems)
         met = [lv for lv in LEVELS if expected[lv]]
         return PASS, f"levels met: {', '.join(met) or 'none'}; the verdict agrees"
+
+    @staticmethod
+    def _why_problems(why: object, verdicts: Mapping[str, LevelVerdict]) -> list[str]:
+        """``verdict.why`` gives every level a reason that names what failed (or, when nothing
+        did, what was never exercised) and nothing else (the wording may change between suite
+        versions; those facts may not)."""
+        if not isinstance(why, Mapping) or set(why) != set(LEVELS):
+            return [f"verdict.why does not give a reason for each of {', '.join(LEVELS)}"]
+        problems = []
+        for level, v in verdicts.items():
+            named = set(_ID.findall(str(why[level])))
+            if not set(v.failed or v.unexercised) <= named <= {*v.failed, *v.unexercised}:
+                problems.append(f"verdict.why of {level} is {json.dumps(why[level])}, "
+                                f"expected {json.dumps(v.why())}")
+        return problems
 
     def counterexamples(self) -> tuple[str, str]:
         problems = []
@@ -239,10 +287,10 @@ class _Verifier:
                       f"{'' if failed == 1 else 's'}, each with its trace")
 
     def exercised(self) -> tuple[str, str]:
-        invariants = self._invariants()
+        verdicts = self._verdicts()
         claimed = [lv for lv in LEVELS if self.cert.get("levels", {}).get(lv) is True]
         problems = [f"{level} claimed but {', '.join(missing)} never exercised"
-                    for level in claimed if (missing := unexercised(invariants, [level]))]
+                    for level in claimed if (missing := verdicts[level].unexercised)]
         if problems:
             return FAIL, "; ".join(problems)
         if not claimed:
@@ -266,13 +314,13 @@ class _Verifier:
             "commit unknown: an installed wheel")
         detail = (f"suite {suite.get('version')} ({commit}), protocol "
                   f"{suite.get('protocol_version')}, Hypothesis {hyp}")
-        import hypothesis
-
-        from conformance._version import __version__
-
-        if (__version__, hypothesis.__version__) != (suite.get("version"), hyp):
-            detail += (f"; this installation has suite {__version__} and Hypothesis "
-                       f"{hypothesis.__version__}, so a fresh run may differ")
+        try:  # its metadata, not the package: verify never loads Hypothesis
+            installed = metadata.version("hypothesis")
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        if (suite_version, installed) != (suite.get("version"), hyp):
+            detail += (f"; this installation has suite {suite_version} and Hypothesis "
+                       f"{installed}, so a fresh run may differ")
         return PASS, detail
 
     def coverage(self) -> tuple[str, str]:
@@ -289,6 +337,64 @@ class _Verifier:
         return PASS, (f"the {', '.join(COVERAGE_DIMENSIONS)} breakdowns of each invariant add "
                       f"up to its exercised count ({exercised} of {len(invariants)} exercised)")
 
+    def budget(self) -> tuple[str, str]:
+        """A run that names a profile ran that profile's whole budget (or stopped early at a
+        violation); a run of any other budget is ``custom``."""
+        run = self.cert.get("run") or {}
+        settings = run.get("settings") or {}
+        stats = self.cert.get("stats") or {}
+        profile, based_on = run.get("profile"), settings.get("based_on")
+        budget = _count(settings.get("max_examples"))
+        if budget is None:
+            return FAIL, f"settings.max_examples is {json.dumps(settings.get('max_examples'))}"
+        version = self._format()
+        if version < VERDICTS_SINCE:
+            # Before format 3 a reduced budget kept its profile's name, and stats.examples
+            # counted shrink replays and workloads too: only the budget can be compared.
+            want = PROFILES[profile].max_examples if profile in PROFILES else None
+            if budget == want:
+                return PASS, (f"profile {profile}, its budget of {_examples(budget)} (format "
+                              f"{version} does not count the examples run)")
+            return SKIP, (f"a format {version} certificate names profile {profile} for a "
+                          f"budget of {_examples(budget)}"
+                          + (f", not its {want}" if want is not None else "")
+                          + f" (format {VERDICTS_SINCE} calls such a run {CUSTOM})")
+        examples = _count(stats.get("examples"))
+        if examples is None:
+            return FAIL, f"stats.examples is {json.dumps(stats.get('examples'))}"
+        stopped = run.get("stopped_early")
+        if not isinstance(stopped, bool):
+            return FAIL, f"run.stopped_early is {json.dumps(stopped)}"
+        if stats.get("stopped_early", stopped) != stopped:
+            return FAIL, (f"run.stopped_early is {json.dumps(stopped)} but stats.stopped_early "
+                          f"is {json.dumps(stats['stopped_early'])}")
+        if profile in PROFILES:
+            want = PROFILES[profile].max_examples
+            if budget != want or (not stopped and examples != want):
+                return FAIL, (f"claims profile {profile} but ran {examples} of {want} examples"
+                              + (f" (a budget of {budget}: {CUSTOM})" if budget != want else ""))
+            if based_on != profile:
+                return FAIL, (f"claims profile {profile} but settings.based_on is "
+                              f"{json.dumps(based_on)}")
+            what = f"profile {profile}, its budget of {_examples(want)}"
+        elif profile == CUSTOM:
+            what = f"custom budget of {_examples(budget)} (based on {based_on})"
+            if not stopped and examples != budget:
+                return FAIL, f"{what}, but {examples} ran and the run did not stop early"
+        else:
+            return FAIL, f"names no known profile: {json.dumps(profile)}"
+        if not stopped:
+            return PASS, f"{what}, all run"
+        if examples >= budget:
+            return FAIL, f"{what}: stopped early, yet {examples} ran"
+        breakers = [i for i, r in self._invariants().items()
+                    if r.get("status") == "fail" and r.get("level") == LEVELS[0]]
+        if not breakers:
+            return FAIL, (f"{what}: stopped early, but no {LEVELS[0]} invariant failed (only "
+                          "such a violation ends a run early)")
+        return PASS, (f"{what}; stopped early at a violation ({_few(breakers, 3)}) after "
+                      f"{_examples(examples)}")
+
     def run(self) -> list[Check]:
         plan: list[tuple[str, Callable[[], tuple[str, str]]]] = [
             ("files present", self.files_present),
@@ -301,6 +407,7 @@ class _Verifier:
             ("suite and Hypothesis versions recorded", self.versions),
             # New checks go last: the numbers of the ones above are public (README, CI logs).
             ("coverage adds up to the exercised counts", self.coverage),
+            ("profile budget", self.budget),
         ]
         checks = []
         for n, (name, check) in enumerate(plan, 1):
