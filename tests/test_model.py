@@ -1076,8 +1076,15 @@ def test_hostile_property_random_sequences(setup: O.Setup, ops: list[O.Op],
                                            verdicts: list[bool], proactive: bool) -> None:
     adapter = _run(dataclasses.replace(setup, profile="hostile"), ops, verdicts, proactive)
     for name, rec in adapter.calls:
-        if name == "record":
-            check_hostile_record(rec)
+        if name != "record":
+            continue
+        valid = check_hostile_record(rec)
+        ecp = rec.post.ecp
+        # The contract's fast path (``layer_key``) trusts exactly the ECPs judged valid here.
+        if ecp is not None and ecp.flags == Flags.SERVICED_FROM_LAYER:
+            assert (ecp.layer_key is not None) == valid, (ecp, rec.provenance)
+        elif ecp is not None:
+            assert ecp.layer_key is None, ecp
 
 
 @RANDOM

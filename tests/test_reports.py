@@ -10,6 +10,7 @@ import itertools
 import json
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from importlib import resources
@@ -20,9 +21,16 @@ import jsonschema
 import pytest
 
 import reports
-from conformance import ConformanceResult, load_adapter, run_conformance
+from conformance import (
+    IDS,
+    LEVELS,
+    PROFILES,
+    ConformanceResult,
+    load_adapter,
+    rests_on,
+    run_conformance,
+)
 from conformance._cli import run
-from conformance._invariants import IDS, LEVELS
 from reference.adapter import reference_factory
 from reports._manifest import ManifestError, manifest_text
 from reports._render import PLATFORM_PROFILES, THIN, render_html, render_junit, render_summary
@@ -35,7 +43,8 @@ CHECKS = {"files present": 1, "hashes match": 2, "signature": 3,
           "certificate matches its schema": 4, "levels follow from the invariant results": 5,
           "invariant results consistent": 6, "every invariant of a claimed level exercised": 7,
           "suite and Hypothesis versions recorded": 8,
-          "coverage adds up to the exercised counts": 9}
+          "coverage adds up to the exercised counts": 9, "profile budget": 10}
+N_CHECKS = len(CHECKS)
 #: certificate.json and benchmark.json of a bundle written by format version 1 (before
 #: coverage): `wcifs-conformance certify --adapter reference --max-examples 30 --seed 1
 #: --no-bench` at commit eb6a63c. The other files of that bundle are only hashed by verify, so
@@ -224,11 +233,16 @@ def test_certificate_records_what_the_spec_asks(made: dict[str, Path],
     assert cert["adapter"]["info"] == {"name": reference_result.adapter_info.name,
                                        "version": reference_result.adapter_info.version}
     run_ = cert["run"]
-    assert (run_["profile"], run_["seed"]) == ("quick", 1)
-    assert run_["settings"]["max_examples"] == 100
+    # 100 examples is not quick's budget: the run is custom, based on quick
+    assert (run_["profile"], run_["seed"]) == ("custom", 1)
+    assert run_["settings"]["max_examples"] == 100 == cert["stats"]["examples"]
+    assert run_["settings"]["based_on"] == "quick"
+    assert run_["stopped_early"] is False
     assert run_["versions"]["hypothesis"] == versions["hypothesis"]
     assert run_["platform"]["platform"] == versions["platform"]
     assert run_["started"] <= run_["finished"]
+    # judged against the reference the result names (the highest level it showed safe at)
+    assert cert["efficiency"]["reference"] == "reference:signature-current"
     workloads = cert["efficiency"]["workloads"]
     assert [w["name"] for w in workloads] == [w.name for w in reference_result.efficiency]
     assert all(w["scans_per_container"] == w["reference_scans_per_container"]
@@ -251,9 +265,13 @@ def test_failures_name_their_traces(made: dict[str, Path],
         assert trace["invariant"] == inv_id and trace["summary"] == r["summary"]
         assert len(trace["steps"]) == r["steps"]
     assert cert["levels"]["conformant"] is False
+    assert cert["efficiency"]["reference"] == "reference:conformant"  # not safe: conformant's
+    verdicts = faulty_result.verdicts
     assert cert["verdict"] == {"required": ["conformant"], "met": False,
                                "not_met": ["conformant"],
-                               "unexercised": cert["verdict"]["unexercised"]}
+                               "unexercised": list(verdicts["conformant"].unexercised),
+                               "why": {lv: v.why() for lv, v in verdicts.items()}}
+    assert "SAFE-2" in cert["verdict"]["why"]["conformant"]
 
 
 def test_same_seed_same_verdicts_counts_and_traces(made: dict[str, Path],
@@ -281,10 +299,13 @@ def test_summary_md_names_failures_and_how_to_replay(made: dict[str, Path]) -> N
     assert "✅ required levels met" in ok and "Failed invariants" not in ok
 
 
-def test_junit_has_one_case_per_invariant(made: dict[str, Path]) -> None:
+def test_junit_has_one_case_per_level_and_per_invariant(made: dict[str, Path]) -> None:
     root = ET.parse(made["faulty"] / "junit.xml").getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
-    assert list(cases) == list(IDS)
+    assert list(cases) == [*LEVELS, *IDS]
+    level_failures = {lv for lv in LEVELS if cases[lv].find("failure") is not None}
+    assert level_failures == {"conformant"}  # the others are not required: skipped
+    assert cases["optimized"].find("skipped") is not None
     failure = cases["SAFE-2"].find("failure")
     assert failure is not None and failure.text is not None
     assert "SAFE-2 violated" in failure.text and "Steps:" in failure.text
@@ -292,8 +313,13 @@ def test_junit_has_one_case_per_invariant(made: dict[str, Path]) -> None:
     skipped = {i: c.find("skipped") for i, c in cases.items()}
     reasons = {i: node.get("message", "") for i, node in skipped.items() if node is not None}
     cert = json.loads((made["faulty"] / "certificate.json").read_text())
+    conformant = set(rests_on("conformant"))
     for inv_id, r in cert["invariants"].items():
-        if r["status"] == "not-exercised":
+        if r["status"] == "not-exercised" and inv_id in conformant:
+            # a required level rests on it: the level cannot be established
+            node = cases[inv_id].find("failure")
+            assert node is not None and "never exercised" in node.get("message", ""), inv_id
+        elif r["status"] == "not-exercised":
             assert "not exercised" in reasons[inv_id]
         elif r["status"] == "fail" and r["level"] == "optimized":
             # reported, but skipped: optimized is not required
@@ -301,8 +327,9 @@ def test_junit_has_one_case_per_invariant(made: dict[str, Path]) -> None:
             node = skipped[inv_id]
             assert node is not None and "violated" in (node.text or "")
     suite = root.find("testsuite")
-    assert suite is not None and suite.get("tests") == str(len(IDS))
-    assert suite.get("failures") == "1"
+    assert suite is not None and suite.get("tests") == str(len(LEVELS) + len(IDS))
+    blamed = [i for i in conformant if cert["invariants"][i]["status"] != "pass"]
+    assert suite.get("failures") == str(1 + len(blamed))  # the level, and what it rests on
     clean = ET.parse(made["reference"] / "junit.xml").getroot()
     assert not list(clean.iter("failure")) and not list(clean.iter("skipped"))
 
@@ -351,23 +378,61 @@ def test_package_data_is_found_through_importlib_resources() -> None:
     assert root.joinpath("templates", "certificate.css").is_file()
 
 
+def _loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    probe = f"import sys\n{code}\nprint('\\n'.join(sorted(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60, cwd=Path(reports.__file__).parent.parent, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+HEAVY = ("hypothesis", "reference.model", "reference.adapter", "strategies",
+         "conformance._engine", "conformance._check", "jinja2", "jsonschema", "cryptography")
+
+
 def test_reports_never_imports_the_model() -> None:
-    """The dependency rule: ``reports`` reads results; it never imports ``reference`` or
-    ``strategies``, and of ``conformance`` only the catalogue, versions and, for types, the
-    engine's result classes."""
-    allowed = {"conformance._invariants", "conformance._version", "conformance._engine"}
+    """The dependency rule, checked where it matters, in ``sys.modules`` at run time:
+    ``import reports`` loads neither the model, the strategies, the engine nor Hypothesis,
+    and leaves jinja2, jsonschema and cryptography for when a bundle is rendered, validated
+    or signed."""
+    loaded = _loaded_after("import reports")
+    assert "reports._verify" in loaded and "conformance" in loaded
+    assert {m for m in loaded if m.split(".")[0] in ("hypothesis", "strategies", "jinja2",
+                                                     "jsonschema", "cryptography")} == set()
+    assert {m for m in HEAVY if m in loaded} == set()
+
+
+def test_verify_never_loads_the_engine_or_hypothesis(made: dict[str, Path]) -> None:
+    path = str(made["faulty"])
+    loaded = _loaded_after(f"import reports, pathlib\n"
+                           f"checks = reports.verify_bundle(pathlib.Path({path!r}))\n"
+                           "assert not [c for c in checks if c.failed], checks")
+    assert "jsonschema" in loaded  # the schema check ran
+    assert {m for m in HEAVY if m in loaded} <= {"jsonschema", "cryptography"}
+
+
+def test_reports_imports_only_the_public_names_of_conformance() -> None:
+    """At run time ``reports`` imports ``from conformance import ...`` only (type-only imports
+    under ``TYPE_CHECKING`` aside), never ``reference`` or ``strategies``."""
     root = Path(reports.__file__).parent
     for source in root.glob("*.py"):
         tree = ast.parse(source.read_text(), str(source))
+        typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and ast.unparse(node.test) == "TYPE_CHECKING"
+                       for n in ast.walk(node)}
         for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom)
                      and node.level == 0 else [])
             for name in names:
                 top = name.split(".")[0]
-                assert top not in ("reference", "strategies"), f"{source.name} imports {name}"
+                assert top not in ("reference", "strategies", "hypothesis"), \
+                    f"{source.name} imports {name}"
                 if top == "conformance":
-                    assert name in allowed, f"{source.name} imports {name}"
+                    assert name == "conformance", f"{source.name} imports {name}"
 
 
 def test_out_dir_rules(tmp_path: Path, faulty_result: ConformanceResult) -> None:
@@ -395,7 +460,7 @@ def test_verify_passes_on_a_fresh_unsigned_bundle(name: str, made: dict[str, Pat
     for check, number in CHECKS.items():
         status = "SKIP" if check == "signature" else "PASS"
         assert f"  {number}. {status}  {check}:" in out
-    assert "OK: all 9 checks passed or do not apply" in out
+    assert f"OK: all {N_CHECKS} checks passed or do not apply" in out
 
 
 @pytest.mark.parametrize("name", ["reference-signed", "faulty-signed"])
@@ -406,7 +471,7 @@ def test_verify_passes_on_a_fresh_signed_bundle(name: str, made: dict[str, Path]
     assert code == 0, out
     assert "3. PASS  signature: valid Ed25519 signature by SHA256:" in out
     assert "(the given public key)" in out
-    assert "OK: all 9 checks passed" in out
+    assert f"OK: all {N_CHECKS} checks passed" in out
     code, out = verify(made[name], capsys=capsys)
     assert code == 0 and "the bundled signing-key.pub" in out
 
@@ -418,7 +483,8 @@ def test_verify_output_is_numbered_and_ends_with_the_failed_checks(
     code, out = verify(path, capsys=capsys)
     assert code == 1
     lines = [line for line in out.splitlines() if line.startswith("  ")]
-    assert [line.split(".")[0].strip() for line in lines] == [str(n) for n in range(1, 10)]
+    assert [line.split(".")[0].strip() for line in lines] == [
+        str(n) for n in range(1, N_CHECKS + 1)]
     assert "  1. FAIL  files present: junit.xml is missing" in out
     assert out.rstrip().endswith("FAILED: check 1 (files present)")
 
@@ -609,7 +675,7 @@ def test_verify_public_key_that_is_not_a_key_exit_2(
 def test_certificate_records_coverage_that_adds_up(made: dict[str, Path]) -> None:
     for name in ("reference", "faulty", "spread"):
         cert = json.loads((made[name] / "certificate.json").read_text())
-        assert cert["format_version"] == reports.FORMAT_VERSION == 2
+        assert cert["format_version"] == reports.FORMAT_VERSION == 3
         assert list(cert["coverage"]) == list(IDS), name
         for inv_id, entry in cert["coverage"].items():
             n = cert["invariants"][inv_id]["exercised"]
@@ -675,8 +741,10 @@ def test_schema_requires_coverage_from_format_version_2(made: dict[str, Path]) -
     assert errors(lambda c: c.pop("coverage")) == ["(top): 'coverage' is a required property"]
     assert errors(lambda c: c["invariants"].pop("SAFE-14")) == [
         "invariants: 'SAFE-14' is a required property"]
+    # coverage came with format version 2; why, custom and stopped_early with 3
     assert errors(lambda c: c.update(format_version=1)) == [
-        "format_version: 1 is less than the minimum of 2"]
+        "format_version: 1 is less than the minimum of 2",
+        "format_version: 1 is less than the minimum of 3"]
     assert errors(lambda c: c["coverage"]["SAFE-1"]["profile"].update(wcifs=-1)) == [
         "coverage/SAFE-1/profile/wcifs: -1 is less than the minimum of 0"]
     assert errors(lambda c: c["coverage"]["SAFE-1"]["scene"].update(single=2.5)) == [
@@ -702,12 +770,18 @@ def test_verify_accepts_a_format_version_1_bundle(
     assert "  4. PASS  certificate matches its schema:" in out
     assert "  9. SKIP  coverage adds up to the exercised counts: a format_version 1 " \
            "certificate records no coverage" in out
-    assert "OK: all 9 checks passed or do not apply" in out
+    # written with --max-examples 30 and labelled quick, as format 1 did: said, not failed
+    assert check_line(out, 10) == (
+        "10. SKIP  profile budget: a format 1 certificate names profile quick for a budget of "
+        "30 examples, not its 2000 (format 3 calls such a run custom)")
+    assert f"OK: all {N_CHECKS} checks passed or do not apply" in out
     html = (path / "certificate.html").read_text()
     assert 'id="coverage-missing"' in html and "(format version 1)" in html
     assert 'id="coverage-table"' not in html
+    assert "reduced budget: 30 examples, not the 2,000 of quick" in html
     summary = (path / "summary.md").read_text()
     assert summary.count("Coverage:") == 1 and "records no breakdown" in summary
+    assert "| conformant (required) | ✅ met |" in summary
 
 
 def test_verify_rejects_a_version_1_certificate_that_carries_coverage(
@@ -865,3 +939,240 @@ def test_summary_md_names_each_thin_invariant_on_one_line(made: dict[str, Path])
     assert "⚠️ **" not in quiet
     assert quiet.count("Coverage: every exercised invariant was exercised at least 10 times "
                        "under each platform profile (wcifs, no-registered-flag, hostile).") == 1
+
+
+# --- certificates that cannot overstate (format version 3) ---------------------------------
+def check_line(out: str, number: int) -> str:
+    return next(x.strip() for x in out.splitlines() if x.strip().startswith(f"{number}. "))
+
+
+def test_a_reduced_budget_is_labelled_custom_and_verify_passes_it_as_custom(
+        made: dict[str, Path], reference_result: ConformanceResult,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert reference_result.settings["max_examples"] != PROFILES["quick"].max_examples
+    cert = json.loads((made["reference"] / "certificate.json").read_text())
+    assert cert["run"]["profile"] == "custom"
+    assert cert["run"]["settings"]["based_on"] == "quick"
+    code, out = verify(made["reference"], capsys=capsys)
+    assert code == 0, out
+    assert check_line(out, 10) == ("10. PASS  profile budget: custom budget of 100 examples "
+                                   "(based on quick), all run")
+    html = (made["reference"] / "certificate.html").read_text()
+    notes = html[html.index('id="run-notes"'):html.index('<section class="figures"')]
+    assert "custom budget: 100 examples (based on quick)" in notes
+    assert "stopped early" not in notes
+    summary = (made["reference"] / "summary.md").read_text()
+    assert "profile `custom`" in summary
+    assert "⚠️ custom budget: 100 examples (based on quick)" in summary
+    # A result that calls a reduced budget by its profile's name is labelled custom anyway.
+    misnamed = dataclasses.replace(reference_result, profile="quick",
+                                   settings={"max_examples": 100})
+    relabelled = reports.build_certificate(misnamed, required=["conformant"], benchmark={},
+                                           traces={})
+    assert relabelled["run"]["profile"] == "custom"
+    assert relabelled["run"]["settings"] == {"max_examples": 100, "based_on": "quick"}
+
+
+@pytest.mark.parametrize("claim, message", [
+    ({"profile": "certify", "max_examples": 50, "examples": 50},
+     "claims profile certify but ran 50 of 10000 examples (a budget of 50: custom)"),
+    ({"profile": "quick"}, "claims profile quick but ran 100 of 2000 examples (a budget of "
+                           "100: custom)"),
+    ({"profile": "certify", "max_examples": 10000},
+     "claims profile certify but ran 100 of 10000 examples"),
+    ({"examples": 40}, "custom budget of 100 examples (based on quick), but 40 ran and the run "
+                       "did not stop early"),
+    ({"stopped_early": True, "examples": 40},
+     "stopped early, but no conformant invariant failed"),
+], ids=["certify-50", "quick-100", "certify-short", "custom-short", "stopped-clean"])
+def test_verify_rejects_a_certificate_that_claims_a_budget_it_did_not_run(
+        claim: dict[str, Any], message: str, bundle: Callable[[str], Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    path = bundle("reference")
+
+    def edit(cert: dict[str, Any]) -> None:
+        run_ = cert["run"]
+        if "profile" in claim:
+            run_["profile"] = run_["settings"]["based_on"] = claim["profile"]
+        if "max_examples" in claim:
+            run_["settings"]["max_examples"] = claim["max_examples"]
+        if "examples" in claim:
+            cert["stats"]["examples"] = claim["examples"]
+        if "stopped_early" in claim:
+            run_["stopped_early"] = cert["stats"]["stopped_early"] = claim["stopped_early"]
+
+    edit_certificate(path, edit)
+    rehash(path)
+    assert failed_checks(path) == {"profile budget"}
+    code, out = verify(path, capsys=capsys)
+    assert code == 1
+    line = check_line(out, 10)
+    assert line.startswith("10. FAIL  profile budget: ") and message in line, line
+    assert out.rstrip().endswith("FAILED: check 10 (profile budget)")
+
+
+def test_a_run_stopped_early_says_so_and_verifies(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for profile, budget in (("quick", 50), ("certify", None)):
+        result = run_conformance(load_adapter(FAULTY), profile, seed=1, spec=FAULTY,
+                                 max_examples=budget, workloads=False)
+        assert result.stopped_early, "the faulty adapter fails within its first examples"
+        n = result.stats["examples"]
+        path = reports.write_bundle(result, tmp_path / profile).path
+        cert = json.loads((path / "certificate.json").read_text())
+        assert cert["run"]["stopped_early"] is True
+        assert cert["run"]["profile"] == ("custom" if budget else "certify")
+        code, out = verify(path, capsys=capsys)
+        assert code == 0, out
+        what = ("custom budget of 50 examples (based on quick)" if budget
+                else "profile certify, its budget of 10,000 examples")
+        assert check_line(out, 10) == (
+            f"10. PASS  profile budget: {what}; stopped early at a violation (SAFE-2) after "
+            f"{n} example{'' if n == 1 else 's'}")
+        stopped = f"stopped early at a violation after {n} example{'' if n == 1 else 's'}"
+        assert stopped in (path / "certificate.html").read_text()
+        summary = (path / "summary.md").read_text().splitlines()
+        assert any(x.startswith("⚠️ ") and x.endswith(stopped) for x in summary), summary
+        # claiming the whole budget ran is caught
+        edit_certificate(path, lambda c: (c["run"].update(stopped_early=False),
+                                          c["stats"].update(stopped_early=False)))
+        rehash(path)
+        assert failed_checks(path) == {"profile budget"}
+
+
+def _without(result: ConformanceResult, inv_id: str) -> ConformanceResult:
+    """The result, with ``inv_id`` never exercised (and its coverage to match)."""
+    invariants = dict(result.invariants)
+    invariants[inv_id] = dataclasses.replace(invariants[inv_id], status="not-exercised",
+                                             exercised=0, violation=None)
+    coverage = {**plain_coverage(result),
+                inv_id: {"operation": {}, "profile": {}, "scene": {}}}
+    return dataclasses.replace(result, invariants=invariants, coverage=coverage)
+
+
+def test_a_level_never_fully_exercised_is_not_established_on_every_face(
+        tmp_path: Path, reference_result: ConformanceResult,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    result = _without(reference_result, "EFF-6")
+    path = reports.write_bundle(result, tmp_path / "b",
+                                required=["conformant", "optimized"]).path
+    cert = json.loads((path / "certificate.json").read_text())
+    assert cert["levels"] == {"conformant": True, "signature-current": True,
+                              "optimized": False}
+    verdict = cert["verdict"]
+    assert (verdict["met"], verdict["not_met"], verdict["unexercised"]) == (
+        False, ["optimized"], ["EFF-6"])
+    assert verdict["why"]["optimized"] == result.verdicts["optimized"].why()
+    assert "not established: EFF-6 never exercised" in verdict["why"]["optimized"]
+
+    html = (path / "certificate.html").read_text()
+    badge = html[html.index('id="level-optimized"'):]
+    badge = badge[:badge.index('<div class="badge-desc">')]
+    assert 'data-met="false"' in badge and 'data-status="not-exercised"' in badge
+    assert "✗ not established (EFF-6 never exercised)" in badge
+    assert "✓ met" not in badge
+    assert 'class="badge not-met not-established"' in html
+    summary = (path / "summary.md").read_text()
+    assert "| optimized (required) | ❌ not established (EFF-6 never exercised) |" in summary
+    assert "| conformant (required) | ✅ met |" in summary
+
+    cases = {c.get("name"): c for c in ET.parse(path / "junit.xml").getroot().iter("testcase")}
+    assert {n for n, c in cases.items() if c.find("failure") is not None} == {
+        "optimized", "EFF-6"}
+    node = cases["EFF-6"].find("failure")
+    assert node is not None and node.get("type") == "not-exercised"
+    assert "required level optimized cannot be established" in node.get("message", "")
+
+    code, out = verify(path, capsys=capsys)
+    assert code == 0, out  # an honest certificate of a level not established
+    # ... and one that claims the level anyway is caught
+    edit_certificate(path, lambda c: c["levels"].update(optimized=True))
+    rehash(path)
+    assert failed_checks(path) == {"levels follow from the invariant results",
+                                   "every invariant of a claimed level exercised"}
+
+    # Not required: reported, but nothing fails.
+    quiet = reports.write_bundle(result, tmp_path / "quiet").path
+    cases = {c.get("name"): c for c in ET.parse(quiet / "junit.xml").getroot().iter("testcase")}
+    assert not [n for n, c in cases.items() if c.find("failure") is not None]
+    assert cases["optimized"].find("skipped") is not None
+    assert cases["EFF-6"].find("skipped") is not None
+
+
+@pytest.mark.parametrize("name", ["reference", "faulty", "spread"])
+def test_junit_level_cases_fail_exactly_for_the_required_levels_not_met(
+        name: str, made: dict[str, Path]) -> None:
+    cert = json.loads((made[name] / "certificate.json").read_text())
+    root = ET.parse(made[name] / "junit.xml").getroot()
+    levels = {c.get("name"): c for c in root.iter("testcase")
+              if c.get("classname") == "wcifs-conformance.levels"}
+    assert list(levels) == list(LEVELS)
+    failing = [lv for lv, c in levels.items() if c.find("failure") is not None]
+    assert failing == cert["verdict"]["not_met"]
+    # the CLI exits 1 exactly when the JUnit report has a failure
+    assert bool(list(root.iter("failure"))) is (not cert["verdict"]["met"])
+
+
+def test_a_ci_commit_is_recorded_as_the_adapters_never_the_suites(
+        reference_result: ConformanceResult, monkeypatch: pytest.MonkeyPatch) -> None:
+    sha = "ab" * 20
+    monkeypatch.delenv("CI_COMMIT_SHA", raising=False)
+    monkeypatch.setenv("GITHUB_SHA", sha)
+    monkeypatch.setenv("WCIFS_SUITE_COMMIT", sha)
+    from conformance._version import suite_commit
+
+    suite_commit.cache_clear()
+    try:
+        assert suite_commit() != sha
+        cert = reports.build_certificate(reference_result, required=["conformant"],
+                                         benchmark={}, traces={})
+    finally:
+        suite_commit.cache_clear()
+    assert cert["adapter"]["ci_commit"] == {"commit": sha, "variable": "GITHUB_SHA"}
+    assert cert["suite"]["commit"] != sha
+    assert reports.schema_errors(cert) == []
+    html = render_html(cert, {})
+    assert f"{sha} (from GITHUB_SHA)" in html
+    monkeypatch.delenv("GITHUB_SHA")
+    monkeypatch.setenv("CI_COMMIT_SHA", sha)
+    assert reports.ci_commit() == {"commit": sha, "variable": "CI_COMMIT_SHA"}
+    monkeypatch.delenv("CI_COMMIT_SHA")
+    assert "ci_commit" not in reports.build_certificate(
+        reference_result, required=["conformant"], benchmark={}, traces={})["adapter"]
+
+
+def test_verify_accepts_a_format_version_2_bundle(
+        bundle: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """A certificate as format 2 wrote it: a reduced budget named after its profile, no
+    verdict.why, no stopped_early; still verified by what its format meant."""
+    path = bundle("reference")
+
+    def downgrade(cert: dict[str, Any]) -> None:
+        cert["format_version"] = 2
+        cert["verdict"].pop("why")
+        cert["run"].pop("stopped_early")
+        cert["run"]["profile"] = cert["run"]["settings"].pop("based_on")
+        cert["stats"].pop("stopped_early")
+
+    edit_certificate(path, downgrade)
+    rehash(path)
+    assert failed_checks(path) == set()
+    code, out = verify(path, capsys=capsys)
+    assert code == 0, out
+    assert check_line(out, 10) == (
+        "10. SKIP  profile budget: a format 2 certificate names profile quick for a budget of "
+        "100 examples, not its 2000 (format 3 calls such a run custom)")
+    # format 3's keys in a format 2 certificate are not
+    edit_certificate(path, lambda c: c["run"].update(profile="custom"))
+    assert "certificate matches its schema" in failed_checks(path)
+
+
+def test_verify_catches_a_reason_that_hides_a_failure(
+        bundle: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    path = bundle("faulty")
+    edit_certificate(path, lambda c: c["verdict"]["why"].update(
+        conformant="conformant met: all invariants exercised, none failed"))
+    rehash(path)
+    assert failed_checks(path) == {"levels follow from the invariant results"}
+    code, out = verify(path, capsys=capsys)
+    assert code == 1 and "verdict.why of conformant is" in check_line(out, 5)
