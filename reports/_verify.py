@@ -355,10 +355,11 @@ class _Verifier:
             if budget == want:
                 return PASS, (f"profile {profile}, its budget of {_examples(budget)} (format "
                               f"{version} does not count the examples run)")
-            return SKIP, (f"a format {version} certificate names profile {profile} for a "
-                          f"budget of {_examples(budget)}"
-                          + (f", not its {want}" if want is not None else "")
-                          + f" (format {VERDICTS_SINCE} calls such a run {CUSTOM})")
+            # It claims a profile it did not run: the overstatement format 3 ends.
+            return FAIL, (f"claims profile {profile} but its budget was {_examples(budget)}"
+                          + (f", not {want}" if want is not None else "")
+                          + f" (a format {version} certificate; format {VERDICTS_SINCE} "
+                          f"calls such a run {CUSTOM})")
         examples = _count(stats.get("examples"))
         if examples is None:
             return FAIL, f"stats.examples is {json.dumps(stats.get('examples'))}"

@@ -759,22 +759,23 @@ def test_schema_requires_coverage_from_format_version_2(made: dict[str, Path]) -
                for e in errors(lambda c: c["coverage"].update({"SAFE-99": {}})))
 
 
-def test_verify_accepts_a_format_version_1_bundle(
+def test_verify_checks_a_format_version_1_bundle_by_what_it_meant(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = v1_bundle(tmp_path / "v1")
     # written before the catalogue gained SAFE-14: not judged, so not "never exercised"
     assert "SAFE-14" not in json.loads((path / "certificate.json").read_text())["invariants"]
-    assert failed_checks(path) == set()
+    # It names profile quick for a 30-example run: the one overstatement refused.
+    assert failed_checks(path) == {"profile budget"}
     code, out = verify(path, capsys=capsys)
-    assert code == 0, out
+    assert code == 1, out
     assert "  4. PASS  certificate matches its schema:" in out
     assert "  9. SKIP  coverage adds up to the exercised counts: a format_version 1 " \
            "certificate records no coverage" in out
-    # written with --max-examples 30 and labelled quick, as format 1 did: said, not failed
+    # written with --max-examples 30 and labelled quick, as format 1 did
     assert check_line(out, 10) == (
-        "10. SKIP  profile budget: a format 1 certificate names profile quick for a budget of "
-        "30 examples, not its 2000 (format 3 calls such a run custom)")
-    assert f"OK: all {N_CHECKS} checks passed or do not apply" in out
+        "10. FAIL  profile budget: claims profile quick but its budget was 30 examples, not "
+        "2000 (a format 1 certificate; format 3 calls such a run custom)")
+    assert "FAILED: check 10 (profile budget)" in out
     html = (path / "certificate.html").read_text()
     assert 'id="coverage-missing"' in html and "(format version 1)" in html
     assert 'id="coverage-table"' not in html
@@ -790,7 +791,7 @@ def test_verify_rejects_a_version_1_certificate_that_carries_coverage(
     spread = json.loads((made["spread"] / "certificate.json").read_text())
     edit_certificate(path, lambda c: c.update(coverage=spread["coverage"]))
     rehash(path)
-    assert failed_checks(path) == {"certificate matches its schema"}
+    assert failed_checks(path) == {"certificate matches its schema", "profile budget"}
 
 
 @pytest.mark.parametrize("tamper, message", [
@@ -1141,7 +1142,7 @@ def test_a_ci_commit_is_recorded_as_the_adapters_never_the_suites(
         reference_result, required=["conformant"], benchmark={}, traces={})["adapter"]
 
 
-def test_verify_accepts_a_format_version_2_bundle(
+def test_verify_checks_a_format_version_2_bundle(
         bundle: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
     """A certificate as format 2 wrote it: a reduced budget named after its profile, no
     verdict.why, no stopped_early; still verified by what its format meant."""
@@ -1156,12 +1157,16 @@ def test_verify_accepts_a_format_version_2_bundle(
 
     edit_certificate(path, downgrade)
     rehash(path)
-    assert failed_checks(path) == set()
+    assert failed_checks(path) == {"profile budget"}
     code, out = verify(path, capsys=capsys)
-    assert code == 0, out
+    assert code == 1, out
     assert check_line(out, 10) == (
-        "10. SKIP  profile budget: a format 2 certificate names profile quick for a budget of "
-        "100 examples, not its 2000 (format 3 calls such a run custom)")
+        "10. FAIL  profile budget: claims profile quick but its budget was 100 examples, not "
+        "2000 (a format 2 certificate; format 3 calls such a run custom)")
+    # with its profile's whole budget, a format 2 certificate verifies
+    edit_certificate(path, lambda c: c["run"]["settings"].update(max_examples=2000))
+    rehash(path)
+    assert failed_checks(path) == set()
     # format 3's keys in a format 2 certificate are not
     edit_certificate(path, lambda c: c["run"].update(profile="custom"))
     assert "certificate matches its schema" in failed_checks(path)
