@@ -543,17 +543,15 @@ def replay(factory: Callable[[], Any], trace: dict[str, Any],
     found = [fatal] if fatal is not None else []
     # The trace's own violation, judged as when it was recorded (efficiency against the
     # reference it names).
-    rec = tally.recorded.get((scope, str(inv)))
-    main = fatal if fatal is not None and fatal.id == inv else (
-        rec.violation if rec is not None else None)
+    recorded = {key: r.violation for key, r in tally.recorded.items()}
+    main = fatal if fatal is not None and fatal.id == inv else recorded.get((scope, str(inv)))
     inv = inv or ""
     # Other efficiency findings are judged against the reference of the highest safety
     # level this replay shows the adapter meeting, as a run does (SPEC §5).
-    safety = [v for (s, _), rec in tally.recorded.items() if s == "all"
-              for v in (rec.violation,) if v.level == SIGNATURE_CURRENT] + [
-        v for v in found if v.level == CONFORMANT]
-    eff_scope = CONFORMANT if safety else SIGNATURE_CURRENT
-    found += [rec.violation for (s, _), rec in tally.recorded.items() if s in ("all", eff_scope)]
+    safe = fatal is None and not any(
+        s == "all" and v.level == SIGNATURE_CURRENT for (s, _), v in recorded.items())
+    eff_scope = SIGNATURE_CURRENT if safe else CONFORMANT
+    found += [v for (s, _), v in recorded.items() if s in ("all", eff_scope)]
     shown = [] if main is None else [main]
     seen = {inv}
     order = {CONFORMANT: 0, SIGNATURE_CURRENT: 1, OPTIMIZED: 2, WARNING: 3}
