@@ -17,7 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from . import ops as O
 from .contract import (
@@ -120,7 +120,6 @@ class FileObj:
     path: str
     content: Content
     past: list[Content] = field(default_factory=list)
-    alive: bool = True
 
     @property
     def key(self) -> bytes:
@@ -239,7 +238,6 @@ class Container:
 class CreateRecord:
     """One create as the truth knows it, handed to ``on_create`` after the verdict."""
 
-    step: int
     pre: PreCreate
     request: EcpRequest | None
     post: PostCreate
@@ -299,6 +297,62 @@ class Services:
         return self.world.version
 
 
+# --- the operation registry --------------------------------------------------------------
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: How :meth:`World.apply` runs each operation class, and how a trace describes it: each
+#: filled by a decorator on the ``World`` method that does it (:func:`handles`,
+#: :func:`describes`). :func:`check_registry` runs when this module is imported.
+HANDLERS: dict[type[O.Op], Callable[[World, Any], None]] = {}
+DESCRIBERS: dict[type[O.Op], Callable[[World, Any], str]] = {}
+
+
+def _registrar(table: dict[type[O.Op], Any], role: str, classes: tuple[type[O.Op], ...]
+               ) -> Callable[[_F], _F]:
+    if not classes:
+        raise TypeError(f"a {role} must name the operation classes it is for")
+    for cls in classes:
+        if not isinstance(cls, type) or O.OPS.get(getattr(cls, "kind", "")) is not cls:
+            raise TypeError(f"{cls!r} is not a registered operation: decorate its record with "
+                            "@operation in reference/ops.py")
+
+    def wrap(fn: _F) -> _F:
+        for cls in classes:
+            if cls in table:
+                raise TypeError(f"operation {cls.kind!r} has two {role}s: "
+                                f"{table[cls].__qualname__} and {fn.__qualname__}")
+            table[cls] = fn
+        return fn
+
+    return wrap
+
+
+def handles(*classes: type[O.Op]) -> Callable[[_F], _F]:
+    """Decorates the ``World`` method that applies these operations: ``(self, op) -> None``."""
+    return _registrar(HANDLERS, "handler", classes)
+
+
+def describes(*classes: type[O.Op]) -> Callable[[_F], _F]:
+    """Decorates the ``World`` method that describes these operations for a trace, as the
+    world stands before they apply: ``(self, op) -> str``, naming what they act on."""
+    return _registrar(DESCRIBERS, "description", classes)
+
+
+def check_registry() -> None:
+    """Raise ``TypeError`` naming every registered operation (``reference.ops.OPS``)
+    without a handler or a description: there is no fallback for either."""
+    missing = [
+        f"{kind!r} ({cls.__qualname__}) has no {role}: decorate a World method with "
+        f"@{deco}(O.{cls.__name__})"
+        for kind, cls in O.OPS.items()
+        for table, role, deco in ((HANDLERS, "handler", "handles"),
+                                  (DESCRIBERS, "description", "describes"))
+        if cls not in table
+    ]
+    if missing:
+        raise TypeError("operations not fully registered:\n  " + "\n  ".join(missing))
+
+
 class World:
     """The container host. ``apply(op)`` runs one operation against ``adapter``."""
 
@@ -328,7 +382,6 @@ class World:
         #: collisions a wrongly keyed cache walks into (kept, so a lookup is O(1)).
         self.layer_ids: Counter[bytes] = Counter()
         self.layer_low64: Counter[bytes] = Counter()
-        self.step = 0
         self._content_serial = 0
         self._layer_serial = 0
         self._container_serial = 0
@@ -403,9 +456,10 @@ class World:
 
     # --- operations -----------------------------------------------------------------
     def apply(self, op: O.Op) -> None:
-        self.step += 1
-        handler = getattr(self, "_op_" + op.kind)
-        handler(op)
+        handler = HANDLERS.get(type(op))
+        if handler is None:
+            raise TypeError(f"no handler for operation {op!r}: see reference.model.handles")
+        handler(self, op)
 
     def run(self, ops: Iterable[O.Op]) -> None:
         for op in ops:
@@ -415,6 +469,27 @@ class World:
         """A readable line for a trace; call before ``apply`` to name what it resolves to."""
         return describe_op(self, op)
 
+    # Each operation's handler (``@handles``) is followed by its description
+    # (``@describes``), which names what it acts on as the world stands before it applies.
+    def _container_name(self, i: int, running: bool = True) -> str:
+        pool = [c for c in self.containers if c.running] if running else self.containers
+        if not pool:
+            return "(no container)"
+        c = pool[i % len(pool)]
+        return f"{c.name}{'' if c.running else ' (stopped)'}"
+
+    def _layer_name(self, i: int, pool: list[Layer] | None = None) -> str:
+        pool = self.layers if pool is None else pool
+        return pool[i % len(pool)].name if pool else "(no layer)"
+
+    def _host_file_name(self, i: int) -> str:
+        f = self._pick(self.host_files, i)
+        return f.path if f else "(no host file)"
+
+    def _malware_note(self, op: Any) -> str:
+        return f", malware detectable from v{self.version + op.delay}" if op.malware else ""
+
+    @handles(O.InstallLayer)
     def _op_install_layer(self, op: O.InstallLayer) -> None:
         self._layer_serial += 1
         n = O.bulk(op.files)
@@ -446,16 +521,43 @@ class World:
             self._change(f, ChangeKind.WRITE, None)
             self._host_open(f, Provenance.INSTALL, fail=op.fail_file == i, layer=layer)
 
+    @describes(O.InstallLayer)
+    def _describe_install_layer(self, op: O.InstallLayer) -> str:
+        vol = op.volume % len(self.volumes)
+        where = "remote host" if op.remote else f"host volume H{vol} ({self.volumes[vol].fs})"
+        extra = ""
+        if op.malware_file >= 0:
+            extra += f", file {op.malware_file} malware from v{self.version + op.delay}"
+        if op.malware_every > 0:
+            extra += f", every {op.malware_every}th file malware from v{self.version + op.delay}"
+        if op.fail_file >= 0:
+            extra += f", install scan of file {op.fail_file} fails"
+        reg = "registered " if op.registered else ""
+        return (f"install {reg}{'remote ' if op.remote else 'local '}layer "
+                f"L{self._layer_serial + 1} ({O.bulk(op.files)} files) "
+                f"on {where}{extra}")
+
+    @handles(O.RegisterLayer)
     def _op_register_layer(self, op: O.RegisterLayer) -> None:
         layer = self._pick(self.layers, op.layer)
         if layer is not None:
             layer.registered = True
 
+    @describes(O.RegisterLayer)
+    def _describe_register_layer(self, op: O.RegisterLayer) -> str:
+        return f"register layer {self._layer_name(op.layer)}"
+
+    @handles(O.UnregisterLayer)
     def _op_unregister_layer(self, op: O.UnregisterLayer) -> None:
         layer = self._pick(self.layers, op.layer)
         if layer is not None:
             layer.registered = False
 
+    @describes(O.UnregisterLayer)
+    def _describe_unregister_layer(self, op: O.UnregisterLayer) -> str:
+        return f"unregister layer {self._layer_name(op.layer)}"
+
+    @handles(O.TamperLayerFile)
     def _op_tamper_layer_file(self, op: O.TamperLayerFile) -> None:
         layer = self._pick(self.local_layers(), op.layer)
         if layer is None:
@@ -463,11 +565,18 @@ class World:
         self._tamper(layer, self._pick(list(layer.files.values()), op.file), op.malware,
                      op.delay)
 
+    @describes(O.TamperLayerFile)
+    def _describe_tamper_layer_file(self, op: O.TamperLayerFile) -> str:
+        where = self._layer_name(op.layer, self.local_layers())
+        return (f"host writes {O.layer_path(op.file)} of layer {where} on its host volume"
+                f"{self._malware_note(op)}")
+
     def _tamper(self, layer: Layer, f: FileObj, malware: bool, delay: int) -> None:
         """A write to a local layer file on its host volume."""
         f.replace(self._content(f"tampered {layer.name} {f.path}", malware, delay))
         self._change(f, ChangeKind.WRITE, None)
 
+    @handles(O.UninstallLayer)
     def _op_uninstall_layer(self, op: O.UninstallLayer) -> None:
         layer = self._pick(self.layers, op.layer)
         if layer is None or any(c.running and layer in c.layers for c in self.containers):
@@ -478,12 +587,16 @@ class World:
         if layer.volume is None:
             return
         for f in layer.files.values():
-            f.alive = False
             self.layer_ids[f.file_id] -= 1
             self.layer_low64[low64(f.file_id)] -= 1
             self._change(f, ChangeKind.DELETE, None)
         layer.volume.free_dirs.append(layer.directory)
 
+    @describes(O.UninstallLayer)
+    def _describe_uninstall_layer(self, op: O.UninstallLayer) -> str:
+        return f"uninstall layer {self._layer_name(op.layer)}"
+
+    @handles(O.StartContainer)
     def _op_start_container(self, op: O.StartContainer) -> None:
         pool = self.remote_layers() if op.hyperv else self.local_layers()
         if not pool:
@@ -504,16 +617,39 @@ class World:
         self.containers.append(c)
         self._running_list.append(c)
 
+    @describes(O.StartContainer)
+    def _describe_start_container(self, op: O.StartContainer) -> str:
+        kind, chain = self._chain_names(op.layers, op.hyperv)
+        return f"start {kind} container C{self._container_serial + 1} on [{chain}]"
+
+    def _chain_names(self, layers: tuple[int, ...], hyperv: bool) -> tuple[str, str]:
+        pool = self.remote_layers() if hyperv else self.local_layers()
+        chain = ", ".join(dict.fromkeys(self._layer_name(i, pool) for i in layers[:4] or (0,)))
+        return ("Hyper-V" if hyperv else "process-isolated"), chain
+
+    @handles(O.StartContainers)
     def _op_start_containers(self, op: O.StartContainers) -> None:
         one = O.StartContainer(op.layers, op.hyperv)
         for _ in range(O.bulk(op.count)):
             self._op_start_container(one)
 
+    @describes(O.StartContainers)
+    def _describe_start_containers(self, op: O.StartContainers) -> str:
+        kind, chain = self._chain_names(op.layers, op.hyperv)
+        first = self._container_serial + 1
+        n = O.bulk(op.count)
+        return f"start {n} {kind} containers C{first}..C{first + n - 1} on [{chain}]"
+
+    @handles(O.StopContainer)
     def _op_stop_container(self, op: O.StopContainer) -> None:
         c = self._running(op.container)
         if c is not None:
             c.running = False
             self._running_list.remove(c)
+
+    @describes(O.StopContainer)
+    def _describe_stop_container(self, op: O.StopContainer) -> str:
+        return f"stop container {self._container_name(op.container)} (its volume stays mounted)"
 
     def _running(self, index: int) -> Container | None:
         running = self.running
@@ -538,6 +674,7 @@ class World:
         c.entries[path] = e
         return e
 
+    @handles(O.OpenFile)
     def _op_open(self, op: O.OpenFile) -> None:
         c = self._running(op.container)
         if c is None:
@@ -547,6 +684,15 @@ class World:
             return
         self._container_open(c, e, op.fail, op.update_mid_scan, op.fuzz)
 
+    @describes(O.OpenFile)
+    def _describe_open(self, op: O.OpenFile) -> str:
+        extra = (" (scan fails)" if op.fail else "") + (
+            " (signature update lands mid-scan)" if op.update_mid_scan else "")
+        if self.hostile and op.fuzz:
+            extra += f" (hostile ECP #{op.fuzz})"
+        return f"{self._container_name(op.container)} opens {O.container_path(op.file)}{extra}"
+
+    @handles(O.OpenMany)
     def _op_open_many(self, op: O.OpenMany) -> None:
         c = self._running(op.container)
         if c is None:
@@ -560,6 +706,14 @@ class World:
                 continue  # deleted in this container
             self._container_open(c, e, False, False, 0)
 
+    @describes(O.OpenMany)
+    def _describe_open_many(self, op: O.OpenMany) -> str:
+        first = max(0, op.first)
+        n = O.bulk(op.count)
+        return (f"{self._container_name(op.container)} opens {O.layer_path(first)} .. "
+                f"{O.layer_path(first + n - 1)} one after another")
+
+    @handles(O.ConcurrentOpens)
     def _op_concurrent_opens(self, op: O.ConcurrentOpens) -> None:
         in_flight: list[Scan] = []
         opened: list[tuple[Container, Entry]] = []
@@ -602,6 +756,27 @@ class World:
         if op.proactive:
             self._proactive_done(version, op.update)
 
+    @describes(O.ConcurrentOpens)
+    def _describe_concurrent_opens(self, op: O.ConcurrentOpens) -> str:
+        files = op.files[:O.MAX_IN_FLIGHT]
+        fail = op.fail % len(files) if op.fail >= 0 and files else -1
+        cs = op.containers
+        opens = [f"{self._container_name(cs[i % len(cs)] if cs else 0)} opens "
+                 f"{O.container_path(f)}{' (scan fails)' if i == fail else ''}"
+                 for i, f in enumerate(files)]
+        parts = [f"at once: {'; '.join(opens)}"]
+        if op.write >= 0 and files:
+            who = "the host" if op.host_write else "the container"
+            parts.append(f"{who} writes {O.container_path(files[op.write % len(files)])} while "
+                         f"its scan is in flight{' (malware)' if op.malware else ''}")
+        if op.proactive:
+            parts.append(f"a proactive scan under v{self.version} runs alongside")
+        if op.update:
+            parts.append(f"signature update to v{self.version + 1} lands mid-scan")
+        order = "in reverse order" if op.order == 0 else f"in shuffled order #{op.order}"
+        parts.append(f"results arrive {order}")
+        return ", ".join(parts)
+
     def _write_in_flight(self, c: Container, e: Entry, host: bool, malware: bool) -> None:
         """A write that lands while the file's scan is in flight: its result goes stale."""
         layer = e.backing_layer
@@ -643,6 +818,7 @@ class World:
             cow=e.cow_from_layer, old_backing=e.old_backing, defer=defer,
         )
 
+    @handles(O.WriteFile)
     def _op_write(self, op: O.WriteFile) -> None:
         c = self._running(op.container)
         if c is None:
@@ -651,6 +827,11 @@ class World:
         if e is None:
             return
         self._write_entry(c, e, op.malware, op.delay, c.silo)
+
+    @describes(O.WriteFile)
+    def _describe_write(self, op: O.WriteFile) -> str:
+        return (f"{self._container_name(op.container)} writes {O.container_path(op.file)}"
+                f"{self._malware_note(op)}")
 
     def _write_entry(self, c: Container, e: Entry, malware: bool, delay: int,
                      silo: int | None) -> None:
@@ -665,6 +846,7 @@ class World:
         e.file.replace(content)
         self._change(e.file, ChangeKind.WRITE, silo)
 
+    @handles(O.CreateFile)
     def _op_create(self, op: O.CreateFile) -> None:
         c = self._running(op.container)
         if c is None:
@@ -679,6 +861,12 @@ class World:
         c.entries[path] = e
         self._change(e.file, ChangeKind.WRITE, c.silo)
 
+    @describes(O.CreateFile)
+    def _describe_create(self, op: O.CreateFile) -> str:
+        return (f"{self._container_name(op.container)} creates {O.new_path(op.name)}"
+                f"{self._malware_note(op)}")
+
+    @handles(O.DeleteFile)
     def _op_delete(self, op: O.DeleteFile) -> None:
         c = self._running(op.container)
         if c is None:
@@ -687,11 +875,15 @@ class World:
         e = self._entry(c, path)
         if e is None:
             return
-        e.file.alive = False
         self._change(e.file, ChangeKind.DELETE, c.silo)
         c.free.append(int.from_bytes(e.file.file_id, "little"))
         c.entries[path] = Entry(EntryKind.DELETED, e.file)
 
+    @describes(O.DeleteFile)
+    def _describe_delete(self, op: O.DeleteFile) -> str:
+        return f"{self._container_name(op.container)} deletes {O.container_path(op.file)}"
+
+    @handles(O.OpenMapped)
     def _op_open_mapped(self, op: O.OpenMapped) -> None:
         c = self._running(op.container)
         f = self._pick(self.host_files, op.file)
@@ -700,6 +892,13 @@ class World:
         self._create(f.volume_guid, f.path, c.silo, f, Provenance.MAPPED, f.content, f, c,
                      None, handled=False, fail=op.fail, fuzz=op.fuzz)
 
+    @describes(O.OpenMapped)
+    def _describe_open_mapped(self, op: O.OpenMapped) -> str:
+        f = self._pick(self.host_files, op.file)
+        return (f"{self._container_name(op.container)} opens mapped host file "
+                f"{f.path if f else '(none)'}")
+
+    @handles(O.OpenUserMode)
     def _op_open_user_mode(self, op: O.OpenUserMode) -> None:
         c = self._running(op.container)
         if c is None:
@@ -712,6 +911,11 @@ class World:
             c.entries[path] = e
         self._container_open(c, e, op.fail, False, op.fuzz)
 
+    @describes(O.OpenUserMode)
+    def _describe_open_user_mode(self, op: O.OpenUserMode) -> str:
+        return f"{self._container_name(op.container)} opens cloud file u{op.name}.docx"
+
+    @handles(O.HostCreate)
     def _op_host_create(self, op: O.HostCreate) -> None:
         vol = self.volumes[op.volume % len(self.volumes)]
         path = O.host_path(op.name)
@@ -724,36 +928,56 @@ class World:
         self.host_files.append(f)
         self._change(f, ChangeKind.WRITE, None)
 
+    @describes(O.HostCreate)
+    def _describe_host_create(self, op: O.HostCreate) -> str:
+        return (f"host creates {O.host_path(op.name)} on H{op.volume % len(self.volumes)}"
+                f"{self._malware_note(op)}")
+
     def _host_write(self, f: FileObj, malware: bool, delay: int) -> None:
         f.replace(self._content(f"host write {f.path}", malware, delay))
         self._change(f, ChangeKind.WRITE, None)
 
+    @handles(O.HostWrite)
     def _op_host_write(self, op: O.HostWrite) -> None:
         f = self._pick(self.host_files, op.file)
         if f is not None:
             self._host_write(f, op.malware, op.delay)
 
+    @describes(O.HostWrite)
+    def _describe_host_write(self, op: O.HostWrite) -> str:
+        return f"host writes {self._host_file_name(op.file)}"
+
+    @handles(O.HostOpen)
     def _op_host_open(self, op: O.HostOpen) -> None:
         f = self._pick(self.host_files, op.file)
         if f is not None:
             self._host_open(f, Provenance.HOST, op.fail)
 
+    @describes(O.HostOpen)
+    def _describe_host_open(self, op: O.HostOpen) -> str:
+        return f"host opens {self._host_file_name(op.file)}"
+
+    @handles(O.HostDelete)
     def _op_host_delete(self, op: O.HostDelete) -> None:
         f = self._pick(self.host_files, op.file)
         if f is None:
             return
         self.host_files.remove(f)
-        f.alive = False
         self._change(f, ChangeKind.DELETE, None)
         for vol in self.volumes:
             if vol.guid == f.volume_guid:
                 vol.release(f.file_id)
+
+    @describes(O.HostDelete)
+    def _describe_host_delete(self, op: O.HostDelete) -> str:
+        return f"host deletes {self._host_file_name(op.file)}"
 
     def _host_open(self, f: FileObj, prov: Provenance, fail: bool,
                    layer: Layer | None = None) -> None:
         self._create(f.volume_guid, f.path, None, f, prov, f.content, f, None, layer,
                      handled=False, fail=fail)
 
+    @handles(O.VolumeOpen)
     def _op_volume_open(self, op: O.VolumeOpen) -> None:
         c = self._pick(self.containers, op.container)
         if c is None:
@@ -766,6 +990,12 @@ class World:
                      e.file if e.backing is None else e.backing, c, None,
                      handled=False, fail=op.fail)
 
+    @describes(O.VolumeOpen)
+    def _describe_volume_open(self, op: O.VolumeOpen) -> str:
+        return (f"host opens {O.container_path(op.file)} on the volume of "
+                f"{self._container_name(op.container, False)} (no container context)")
+
+    @handles(O.VolumeWrite)
     def _op_volume_write(self, op: O.VolumeWrite) -> None:
         c = self._pick(self.containers, op.container)
         if c is None:
@@ -774,21 +1004,49 @@ class World:
         if e is not None:
             self._write_entry(c, e, op.malware, op.delay, None)
 
+    @describes(O.VolumeWrite)
+    def _describe_volume_write(self, op: O.VolumeWrite) -> str:
+        return (f"host writes {O.container_path(op.file)} on the volume of "
+                f"{self._container_name(op.container, False)}{self._malware_note(op)}")
+
+    @handles(O.SignatureUpdate)
     def _op_signature_update(self, op: O.SignatureUpdate) -> None:
         self._update(op.abort_after)
 
+    @describes(O.SignatureUpdate)
+    def _describe_signature_update(self, op: O.SignatureUpdate) -> str:
+        abort = (f" (a proactive scan it asks for is aborted after {op.abort_after} files)"
+                 if op.abort_after >= 0 else "")
+        return f"signature update to v{self.version + 1}{abort}"
+
+    @handles(O.SignatureUpdates)
     def _op_signature_updates(self, op: O.SignatureUpdates) -> None:
         n = O.bulk(op.count)
         for i in range(n):
             self._update(op.abort_after if i == n - 1 else 0)
+
+    @describes(O.SignatureUpdates)
+    def _describe_signature_updates(self, op: O.SignatureUpdates) -> str:
+        n = O.bulk(op.count)
+        return f"{n} signature updates, v{self.version + 1} .. v{self.version + n}"
 
     def _update(self, abort_after: int = -1) -> None:
         self.version += 1
         if self.adapter.signature_updated(self.version):
             self._proactive(abort_after, False, -1)
 
+    @handles(O.ProactiveScan)
     def _op_proactive_scan(self, op: O.ProactiveScan) -> None:
         self._proactive(op.abort_after, op.update_midway, op.fail_file)
+
+    @describes(O.ProactiveScan)
+    def _describe_proactive_scan(self, op: O.ProactiveScan) -> str:
+        parts = [f"proactive scan under v{self.version}"]
+        if op.abort_after >= 0:
+            parts.append(f"aborted after {op.abort_after} files")
+        if op.update_midway:
+            parts.append(f"signature update to v{self.version + 1} lands mid-scan")
+        return ", ".join(parts)
 
     def _layer_files(self) -> list[FileObj]:
         return [f for la in self.local_layers() for f in la.files.values()]
@@ -871,7 +1129,7 @@ class World:
             finding_key = None if prov is Provenance.REMOTE else (
                 identity.key if layer_open and identity is not None else opened.key)
             self.on_create(CreateRecord(
-                self.step, pre, request, post, prov, content, identity, container, layer,
+                pre, request, post, prov, content, identity, container, layer,
                 verdict, version, cow, old_backing, finding_key))
         if verdict is not Verdict.SCAN:
             return
@@ -957,121 +1215,10 @@ class World:
 
 def describe_op(world: World, op: O.Op) -> str:
     """Human-readable step, resolved against the world as it stands before ``op``."""
-    def cont(i: int, running: bool = True) -> str:
-        pool = [c for c in world.containers if c.running] if running else world.containers
-        if not pool:
-            return "(no container)"
-        c = pool[i % len(pool)]
-        return f"{c.name}{'' if c.running else ' (stopped)'}"
-
-    def lay(i: int, pool: list[Layer] | None = None) -> str:
-        pool = world.layers if pool is None else pool
-        return pool[i % len(pool)].name if pool else "(no layer)"
-
-    def mal(op: Any) -> str:
-        return f", malware detectable from v{world.version + op.delay}" if op.malware else ""
-
-    k = op.kind
-    if isinstance(op, O.InstallLayer):
-        where = "remote host" if op.remote else (
-            f"host volume H{op.volume % len(world.volumes)} "
-            f"({world.volumes[op.volume % len(world.volumes)].fs})")
-        extra = ""
-        if op.malware_file >= 0:
-            extra += f", file {op.malware_file} malware from v{world.version + op.delay}"
-        if op.malware_every > 0:
-            extra += f", every {op.malware_every}th file malware from v{world.version + op.delay}"
-        if op.fail_file >= 0:
-            extra += f", install scan of file {op.fail_file} fails"
-        reg = "registered " if op.registered else ""
-        return (f"install {reg}{'remote ' if op.remote else 'local '}layer "
-                f"L{world._layer_serial + 1} ({O.bulk(op.files)} files) "
-                f"on {where}{extra}")
-    if isinstance(op, (O.RegisterLayer, O.UnregisterLayer, O.UninstallLayer)):
-        return f"{k.replace('_layer', '')} layer {lay(op.layer)}"
-    if isinstance(op, O.TamperLayerFile):
-        where = lay(op.layer, world.local_layers())
-        return f"host writes {O.layer_path(op.file)} of layer {where} on its host volume{mal(op)}"
-    if isinstance(op, (O.StartContainer, O.StartContainers)):
-        pool = world.remote_layers() if op.hyperv else world.local_layers()
-        chain = ", ".join(dict.fromkeys(lay(i, pool) for i in op.layers[:4] or (0,)))
-        kind = "Hyper-V" if op.hyperv else "process-isolated"
-        first = world._container_serial + 1
-        if isinstance(op, O.StartContainer):
-            return f"start {kind} container C{first} on [{chain}]"
-        n = O.bulk(op.count)
-        return f"start {n} {kind} containers C{first}..C{first + n - 1} on [{chain}]"
-    if isinstance(op, O.StopContainer):
-        return f"stop container {cont(op.container)} (its volume stays mounted)"
-    if isinstance(op, O.OpenMany):
-        first = max(0, op.first)
-        n = O.bulk(op.count)
-        return (f"{cont(op.container)} opens {O.layer_path(first)} .. "
-                f"{O.layer_path(first + n - 1)} one after another")
-    if isinstance(op, O.ConcurrentOpens):
-        return describe_concurrent(world, op, cont)
-    if isinstance(op, O.OpenFile):
-        extra = (" (scan fails)" if op.fail else "") + (
-            " (signature update lands mid-scan)" if op.update_mid_scan else "")
-        if world.hostile and op.fuzz:
-            extra += f" (hostile ECP #{op.fuzz})"
-        return f"{cont(op.container)} opens {O.container_path(op.file)}{extra}"
-    if isinstance(op, O.WriteFile):
-        return f"{cont(op.container)} writes {O.container_path(op.file)}{mal(op)}"
-    if isinstance(op, O.CreateFile):
-        return f"{cont(op.container)} creates {O.new_path(op.name)}{mal(op)}"
-    if isinstance(op, O.DeleteFile):
-        return f"{cont(op.container)} deletes {O.container_path(op.file)}"
-    if isinstance(op, O.OpenMapped):
-        f = world._pick(world.host_files, op.file)
-        return f"{cont(op.container)} opens mapped host file {f.path if f else '(none)'}"
-    if isinstance(op, O.OpenUserMode):
-        return f"{cont(op.container)} opens cloud file u{op.name}.docx"
-    if isinstance(op, O.HostCreate):
-        return f"host creates {O.host_path(op.name)} on H{op.volume % len(world.volumes)}{mal(op)}"
-    if isinstance(op, (O.HostWrite, O.HostOpen, O.HostDelete)):
-        f = world._pick(world.host_files, op.file)
-        verb = {"host_write": "writes", "host_open": "opens", "host_delete": "deletes"}[k]
-        return f"host {verb} {f.path if f else '(no host file)'}"
-    if isinstance(op, O.VolumeOpen):
-        return (f"host opens {O.container_path(op.file)} on the volume of "
-                f"{cont(op.container, False)} (no container context)")
-    if isinstance(op, O.VolumeWrite):
-        return (f"host writes {O.container_path(op.file)} on the volume of "
-                f"{cont(op.container, False)}{mal(op)}")
-    if isinstance(op, O.SignatureUpdate):
-        abort = (f" (a proactive scan it asks for is aborted after {op.abort_after} files)"
-                 if op.abort_after >= 0 else "")
-        return f"signature update to v{world.version + 1}{abort}"
-    if isinstance(op, O.SignatureUpdates):
-        n = O.bulk(op.count)
-        return f"{n} signature updates, v{world.version + 1} .. v{world.version + n}"
-    if isinstance(op, O.ProactiveScan):
-        parts = [f"proactive scan under v{world.version}"]
-        if op.abort_after >= 0:
-            parts.append(f"aborted after {op.abort_after} files")
-        if op.update_midway:
-            parts.append(f"signature update to v{world.version + 1} lands mid-scan")
-        return ", ".join(parts)
-    return k
+    describer = DESCRIBERS.get(type(op))
+    if describer is None:
+        raise TypeError(f"no description for operation {op!r}: see reference.model.describes")
+    return describer(world, op)
 
 
-def describe_concurrent(world: World, op: O.ConcurrentOpens,
-                        cont: Callable[[int], str]) -> str:
-    files = op.files[:O.MAX_IN_FLIGHT]
-    fail = op.fail % len(files) if op.fail >= 0 and files else -1
-    opens = [f"{cont(op.containers[i % len(op.containers)] if op.containers else 0)} opens "
-             f"{O.container_path(f)}{' (scan fails)' if i == fail else ''}"
-             for i, f in enumerate(files)]
-    parts = [f"at once: {'; '.join(opens)}"]
-    if op.write >= 0 and files:
-        who = "the host" if op.host_write else "the container"
-        parts.append(f"{who} writes {O.container_path(files[op.write % len(files)])} while its "
-                     f"scan is in flight{' (malware)' if op.malware else ''}")
-    if op.proactive:
-        parts.append(f"a proactive scan under v{world.version} runs alongside")
-    if op.update:
-        parts.append(f"signature update to v{world.version + 1} lands mid-scan")
-    order = "in reverse order" if op.order == 0 else f"in shuffled order #{op.order}"
-    parts.append(f"results arrive {order}")
-    return ", ".join(parts)
+check_registry()

@@ -11,8 +11,9 @@ Container file indices: ``i >= 0`` names the layer path ``\\Windows\\System32\\f
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 #: The most files a generated layer has in ordinary fragments (bulk installs take more).
 MAX_LAYER_FILES = 6
@@ -69,25 +70,95 @@ class Setup:
 
 
 class Op:
-    """Base of all operations; ``kind`` is the name used in traces."""
+    """Base of all operations; ``kind`` is the name used in traces.
+
+    An operation is declared in one place per concern, and each is checked: its record
+    here (decorated with :func:`operation`, which checks the trace format can carry its
+    fields), its handler and its description on ``reference.model.World`` (``@handles``,
+    ``@describes``; importing the model fails if either is missing) and its strategy in
+    ``strategies.OPERATIONS`` (``tests/test_ops_registry.py``).
+    """
 
     kind: ClassVar[str]
 
+    def to_json(self) -> dict[str, Any]:
+        """The trace form: ``{"op": kind}`` plus every field that differs from its default
+        (tuples as lists)."""
+        data: dict[str, Any] = {"op": self.kind}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value != f.default:
+                data[f.name] = list(value) if isinstance(value, tuple) else value
+        return data
 
-def _op(kind: str) -> Any:
-    def wrap(cls: type) -> type:
-        cls.kind = kind  # type: ignore[attr-defined]
+    @classmethod
+    def from_json(cls, data: object) -> Op:
+        """Inverse of :meth:`to_json`; raises ``ValueError`` naming what is wrong. On
+        ``Op`` itself any registered kind is accepted, on a subclass only its own."""
+        if not isinstance(data, dict) or not isinstance(data.get("op"), str):
+            raise ValueError(f"an operation must be an object with an 'op' name, got {data!r}")
+        name = data["op"]
+        target = OPS.get(name)
+        if target is None:
+            raise ValueError(f"unknown operation {name!r}")
+        if cls is not Op and target is not cls:
+            raise ValueError(f"expected operation {cls.kind!r}, got {name!r}")
+        kwargs = {k: v for k, v in data.items() if k != "op"}
+        fields = {f.name: f for f in dataclasses.fields(target)}  # type: ignore[arg-type]
+        for k, v in kwargs.items():
+            if k not in fields:
+                raise ValueError(f"operation {name!r} has no field {k!r}")
+            default = fields[k].default
+            if isinstance(default, tuple):
+                if not isinstance(v, list) or not all(type(x) is int for x in v):
+                    raise ValueError(f"{name}.{k} must be a list of integers")
+                kwargs[k] = tuple(v)
+            elif type(v) is not type(default):
+                raise ValueError(f"{name}.{k} must be {type(default).__name__}, got {v!r}")
+        return target(**kwargs)
+
+
+_O = TypeVar("_O", bound=Op)
+
+#: Every operation by its trace name (filled by :func:`operation`).
+OPS: dict[str, type[Op]] = {}
+
+
+def _traceable(default: object) -> bool:
+    """A default whose type the trace format carries (and ``from_json`` checks against)."""
+    if isinstance(default, tuple):
+        return all(type(x) is int for x in default)
+    return type(default) in (bool, int)
+
+
+def operation(kind: str) -> Callable[[type[_O]], type[_O]]:
+    """Register a frozen dataclass as the operation named ``kind`` in traces. Raises
+    ``TypeError`` at once if the name is taken or the record is not one the trace format
+    can carry (frozen, every field defaulted to a bool, an int or a tuple of ints)."""
+
+    def wrap(cls: type[_O]) -> type[_O]:
+        where = f"operation {kind!r} ({cls.__qualname__})"
+        if kind in OPS:
+            raise TypeError(f"{where}: the name is taken by {OPS[kind].__qualname__}")
+        if not (isinstance(cls, type) and issubclass(cls, Op)):
+            raise TypeError(f"{where}: an operation must subclass Op")
+        params = getattr(cls, "__dataclass_params__", None)
+        if not dataclasses.is_dataclass(cls) or params is None or not params.frozen:
+            raise TypeError(f"{where}: an operation must be a frozen dataclass "
+                            "(put @operation above @dataclass(frozen=True, slots=True))")
+        for f in dataclasses.fields(cls):
+            if not _traceable(f.default):
+                raise TypeError(f"{where}: field {f.name!r} needs a default that is a bool, "
+                                f"an int or a tuple of ints, got {f.default!r}")
+        cls.kind = kind
         OPS[kind] = cls
         return cls
 
     return wrap
 
 
-OPS: dict[str, type] = {}
-
-
 # --- package layers -------------------------------------------------------------------
-@_op("install_layer")
+@operation("install_layer")
 @dataclass(frozen=True, slots=True)
 class InstallLayer(Op):
     volume: int = 0
@@ -104,19 +175,19 @@ class InstallLayer(Op):
     malware_every: int = 0
 
 
-@_op("register_layer")
+@operation("register_layer")
 @dataclass(frozen=True, slots=True)
 class RegisterLayer(Op):
     layer: int = 0
 
 
-@_op("unregister_layer")
+@operation("unregister_layer")
 @dataclass(frozen=True, slots=True)
 class UnregisterLayer(Op):
     layer: int = 0
 
 
-@_op("tamper_layer_file")
+@operation("tamper_layer_file")
 @dataclass(frozen=True, slots=True)
 class TamperLayerFile(Op):
     """A write to a local layer file on its host volume."""
@@ -127,14 +198,14 @@ class TamperLayerFile(Op):
     delay: int = 0
 
 
-@_op("uninstall_layer")
+@operation("uninstall_layer")
 @dataclass(frozen=True, slots=True)
 class UninstallLayer(Op):
     layer: int = 0
 
 
 # --- containers -----------------------------------------------------------------------
-@_op("start_container")
+@operation("start_container")
 @dataclass(frozen=True, slots=True)
 class StartContainer(Op):
     #: Layer chain, top first, as indices into the installed layers of the right kind.
@@ -142,7 +213,7 @@ class StartContainer(Op):
     hyperv: bool = False
 
 
-@_op("start_containers")
+@operation("start_containers")
 @dataclass(frozen=True, slots=True)
 class StartContainers(Op):
     """``count`` containers started on the same chain: hundreds of silos cheaply."""
@@ -152,13 +223,13 @@ class StartContainers(Op):
     hyperv: bool = False
 
 
-@_op("stop_container")
+@operation("stop_container")
 @dataclass(frozen=True, slots=True)
 class StopContainer(Op):
     container: int = 0
 
 
-@_op("open")
+@operation("open")
 @dataclass(frozen=True, slots=True)
 class OpenFile(Op):
     """A create in a container's context."""
@@ -174,7 +245,7 @@ class OpenFile(Op):
     fuzz: int = 0
 
 
-@_op("open_many")
+@operation("open_many")
 @dataclass(frozen=True, slots=True)
 class OpenMany(Op):
     """A container opens layer files ``first`` .. ``first + count - 1`` one after another."""
@@ -184,7 +255,7 @@ class OpenMany(Op):
     count: int = 2
 
 
-@_op("concurrent_opens")
+@operation("concurrent_opens")
 @dataclass(frozen=True, slots=True)
 class ConcurrentOpens(Op):
     """Creates on several threads (SPEC §3 Concurrency): every open completes before any
@@ -211,7 +282,7 @@ class ConcurrentOpens(Op):
     proactive: bool = False
 
 
-@_op("write")
+@operation("write")
 @dataclass(frozen=True, slots=True)
 class WriteFile(Op):
     """A container writes a file: copy-on-write for a placeholder."""
@@ -222,7 +293,7 @@ class WriteFile(Op):
     delay: int = 0
 
 
-@_op("create")
+@operation("create")
 @dataclass(frozen=True, slots=True)
 class CreateFile(Op):
     """A container creates a new scratch file ``\\Users\\app\\n<name>.dat``."""
@@ -233,14 +304,14 @@ class CreateFile(Op):
     delay: int = 0
 
 
-@_op("delete")
+@operation("delete")
 @dataclass(frozen=True, slots=True)
 class DeleteFile(Op):
     container: int = 0
     file: int = 0
 
 
-@_op("open_mapped")
+@operation("open_mapped")
 @dataclass(frozen=True, slots=True)
 class OpenMapped(Op):
     """A container opens a host file through a mapped directory (wcifs not involved)."""
@@ -251,7 +322,7 @@ class OpenMapped(Op):
     fuzz: int = 0
 
 
-@_op("open_user_mode")
+@operation("open_user_mode")
 @dataclass(frozen=True, slots=True)
 class OpenUserMode(Op):
     """A container opens a cloud (user-mode redirected) file."""
@@ -264,7 +335,7 @@ class OpenUserMode(Op):
 
 
 # --- ordinary host activity -----------------------------------------------------------
-@_op("host_create")
+@operation("host_create")
 @dataclass(frozen=True, slots=True)
 class HostCreate(Op):
     volume: int = 0
@@ -273,7 +344,7 @@ class HostCreate(Op):
     delay: int = 0
 
 
-@_op("host_write")
+@operation("host_write")
 @dataclass(frozen=True, slots=True)
 class HostWrite(Op):
     file: int = 0
@@ -281,20 +352,20 @@ class HostWrite(Op):
     delay: int = 0
 
 
-@_op("host_open")
+@operation("host_open")
 @dataclass(frozen=True, slots=True)
 class HostOpen(Op):
     file: int = 0
     fail: bool = False
 
 
-@_op("host_delete")
+@operation("host_delete")
 @dataclass(frozen=True, slots=True)
 class HostDelete(Op):
     file: int = 0
 
 
-@_op("volume_open")
+@operation("volume_open")
 @dataclass(frozen=True, slots=True)
 class VolumeOpen(Op):
     """An ordinary (non-container) open of a file on a container volume."""
@@ -304,7 +375,7 @@ class VolumeOpen(Op):
     fail: bool = False
 
 
-@_op("volume_write")
+@operation("volume_write")
 @dataclass(frozen=True, slots=True)
 class VolumeWrite(Op):
     """An ordinary (non-container) write to a file on a container volume."""
@@ -316,14 +387,14 @@ class VolumeWrite(Op):
 
 
 # --- signatures and proactive scans -----------------------------------------------------
-@_op("signature_update")
+@operation("signature_update")
 @dataclass(frozen=True, slots=True)
 class SignatureUpdate(Op):
     #: If the adapter asks for a proactive scan: abort it after this many files (-1: none).
     abort_after: int = -1
 
 
-@_op("signature_updates")
+@operation("signature_updates")
 @dataclass(frozen=True, slots=True)
 class SignatureUpdates(Op):
     """A run of ``count`` signature updates (months of a host's life). A proactive scan
@@ -334,7 +405,7 @@ class SignatureUpdates(Op):
     abort_after: int = -1
 
 
-@_op("proactive_scan")
+@operation("proactive_scan")
 @dataclass(frozen=True, slots=True)
 class ProactiveScan(Op):
     abort_after: int = -1
@@ -345,35 +416,13 @@ class ProactiveScan(Op):
 
 
 def op_to_json(op: Op) -> dict[str, Any]:
-    data: dict[str, Any] = {"op": op.kind}
-    for f in dataclasses.fields(op):  # type: ignore[arg-type]
-        value = getattr(op, f.name)
-        if value != f.default:
-            data[f.name] = list(value) if isinstance(value, tuple) else value
-    return data
+    """``op.to_json()``."""
+    return op.to_json()
 
 
 def op_from_json(data: object) -> Op:
-    """Inverse of :func:`op_to_json`; raises ``ValueError`` naming what is wrong."""
-    if not isinstance(data, dict) or not isinstance(data.get("op"), str):
-        raise ValueError(f"an operation must be an object with an 'op' name, got {data!r}")
-    cls = OPS.get(data["op"])
-    if cls is None:
-        raise ValueError(f"unknown operation {data['op']!r}")
-    kwargs = {k: v for k, v in data.items() if k != "op"}
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for k, v in kwargs.items():
-        if k not in fields:
-            raise ValueError(f"operation {data['op']!r} has no field {k!r}")
-        default = fields[k].default
-        if isinstance(default, tuple):
-            if not isinstance(v, list) or not all(type(x) is int for x in v):
-                raise ValueError(f"{data['op']}.{k} must be a list of integers")
-            kwargs[k] = tuple(v)
-        elif type(v) is not type(default):
-            raise ValueError(f"{data['op']}.{k} must be {type(default).__name__}, got {v!r}")
-    op: Op = cls(**kwargs)
-    return op
+    """``Op.from_json(data)``: any registered operation; ``ValueError`` naming what is wrong."""
+    return Op.from_json(data)
 
 
 def setup_to_json(setup: Setup) -> dict[str, Any]:

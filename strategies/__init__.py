@@ -15,15 +15,16 @@ the model.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from hypothesis import strategies as st
 
 from reference import ops as O
 
-__all__ = ["LONG_SCENES", "SCENES", "draw_example", "examples", "fragments", "operations",
-           "setups"]
+__all__ = ["LONG_SCENES", "OPERATIONS", "SCENES", "draw_example", "examples", "fragments",
+           "op_kinds", "operations", "setups"]
 
 
 def _op(cls: type[O.Op], **fields: st.SearchStrategy[object]) -> st.SearchStrategy[O.Op]:
@@ -78,42 +79,59 @@ _in_flight = st.lists(st.one_of(_layer_file, st.integers(-3, -1)), min_size=2,
 _order = st.one_of(st.just(0), st.integers(1, 1000))
 
 def operations() -> st.SearchStrategy[O.Op]:
-    """Any single operation."""
+    """Any single operation: one of :data:`OPERATIONS`."""
     return _operations
 
 
-_operations: st.SearchStrategy[O.Op] = st.one_of(
-    _install,
-    _op(O.RegisterLayer, layer=_idx),
-    _op(O.UnregisterLayer, layer=_idx),
-    _op(O.TamperLayerFile, layer=_idx, file=_layer_file, malware=_malware, delay=_small),
-    _op(O.UninstallLayer, layer=_idx),
-    _op(O.StartContainer, layers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
-              hyperv=st.sampled_from([False, False, True])),
-    _op(O.StopContainer, container=_idx),
-    _open,
-    _op(O.WriteFile, container=_idx, file=_cfile, malware=_malware, delay=_small),
-    _op(O.CreateFile, container=_idx, name=_small, malware=_malware, delay=_small),
-    _op(O.DeleteFile, container=_idx, file=_cfile),
-    _op(O.OpenMapped, container=_idx, file=_idx, fail=_rare, fuzz=_fuzz),
-    _op(O.OpenUserMode, container=_idx, name=_small, malware=_malware, fail=_rare,
-              fuzz=_fuzz),
-    _op(O.HostCreate, volume=_idx, name=_small, malware=_malware, delay=_small),
-    _op(O.HostWrite, file=_idx, malware=_malware, delay=_small),
-    _op(O.HostOpen, file=_idx, fail=_rare),
-    _op(O.HostDelete, file=_idx),
-    _op(O.VolumeOpen, container=_idx, file=_cfile, fail=_rare),
-    _op(O.VolumeWrite, container=_idx, file=_cfile, malware=_malware, delay=_small),
-    _op(O.SignatureUpdate, abort_after=_abort),
-    _op(O.SignatureUpdates, count=st.integers(2, 8), abort_after=_abort),
-    _op(O.StartContainers, count=st.integers(2, 8), layers=st.tuples(_idx)),
-    _op(O.OpenMany, container=_idx, first=_layer_file, count=st.integers(2, 8)),
-    _op(O.ConcurrentOpens, containers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
+def op_kinds() -> tuple[str, ...]:
+    """The trace names of the operations the strategies generate: the keys of
+    :data:`OPERATIONS`, from which :func:`operations` is built (scenes use only these;
+    ``tests/test_ops_registry.py`` checks both, and that every ``reference.ops.OPS`` kind
+    is here)."""
+    return tuple(cls.kind for cls in OPERATIONS)
+
+
+#: The strategy of each operation class. :func:`operations` is ``st.one_of`` over these in
+#: this order (the order is part of what a seed generates: keep it).
+OPERATIONS: Mapping[type[O.Op], st.SearchStrategy[O.Op]] = MappingProxyType({
+    O.InstallLayer: _install,
+    O.RegisterLayer: _op(O.RegisterLayer, layer=_idx),
+    O.UnregisterLayer: _op(O.UnregisterLayer, layer=_idx),
+    O.TamperLayerFile: _op(O.TamperLayerFile, layer=_idx, file=_layer_file, malware=_malware,
+                           delay=_small),
+    O.UninstallLayer: _op(O.UninstallLayer, layer=_idx),
+    O.StartContainer: _op(O.StartContainer,
+                          layers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
+                          hyperv=st.sampled_from([False, False, True])),
+    O.StopContainer: _op(O.StopContainer, container=_idx),
+    O.OpenFile: _open,
+    O.WriteFile: _op(O.WriteFile, container=_idx, file=_cfile, malware=_malware, delay=_small),
+    O.CreateFile: _op(O.CreateFile, container=_idx, name=_small, malware=_malware,
+                      delay=_small),
+    O.DeleteFile: _op(O.DeleteFile, container=_idx, file=_cfile),
+    O.OpenMapped: _op(O.OpenMapped, container=_idx, file=_idx, fail=_rare, fuzz=_fuzz),
+    O.OpenUserMode: _op(O.OpenUserMode, container=_idx, name=_small, malware=_malware,
+                        fail=_rare, fuzz=_fuzz),
+    O.HostCreate: _op(O.HostCreate, volume=_idx, name=_small, malware=_malware, delay=_small),
+    O.HostWrite: _op(O.HostWrite, file=_idx, malware=_malware, delay=_small),
+    O.HostOpen: _op(O.HostOpen, file=_idx, fail=_rare),
+    O.HostDelete: _op(O.HostDelete, file=_idx),
+    O.VolumeOpen: _op(O.VolumeOpen, container=_idx, file=_cfile, fail=_rare),
+    O.VolumeWrite: _op(O.VolumeWrite, container=_idx, file=_cfile, malware=_malware,
+                       delay=_small),
+    O.SignatureUpdate: _op(O.SignatureUpdate, abort_after=_abort),
+    O.SignatureUpdates: _op(O.SignatureUpdates, count=st.integers(2, 8), abort_after=_abort),
+    O.StartContainers: _op(O.StartContainers, count=st.integers(2, 8),
+                           layers=st.tuples(_idx)),
+    O.OpenMany: _op(O.OpenMany, container=_idx, first=_layer_file, count=st.integers(2, 8)),
+    O.ConcurrentOpens: _op(
+        O.ConcurrentOpens, containers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
         files=_in_flight, order=_order, fail=_maybe_file, write=_maybe_file,
         host_write=_bool, malware=_bool, update=_rare, proactive=_rare),
-    _op(O.ProactiveScan, abort_after=_abort, update_midway=_bool,
-              fail_file=st.sampled_from([-1, -1, -1, 0, 2])),
-)
+    O.ProactiveScan: _op(O.ProactiveScan, abort_after=_abort, update_midway=_bool,
+                         fail_file=st.sampled_from([-1, -1, -1, 0, 2])),
+})
+_operations: st.SearchStrategy[O.Op] = st.one_of(*OPERATIONS.values())
 
 # Scenes name low file numbers, which every layer of two or more files has.
 _scene_file = st.integers(0, 1)
