@@ -371,6 +371,9 @@ def _enabled(common: tuple[bool, ...], long: tuple[bool, ...]) -> list[_Fragment
             *(f for f, on in zip(_LONG, long, strict=True) if on)]
 
 
+_no_floor = st.tuples(*[st.integers(0, 7)] * 4)
+
+
 def draw_example(draw: Callable[[st.SearchStrategy[Any]], Any], max_fragments: int = 20
                  ) -> tuple[O.Setup, list[O.Op], list[str]]:
     """A setup, an operation list and the scene each operation belongs to: an opening,
@@ -387,7 +390,11 @@ def draw_example(draw: Callable[[st.SearchStrategy[Any]], Any], max_fragments: i
     scenes = ["opening"] * len(ops)
     enabled = _enabled(*draw(_swarm))  # each long history in about one example in ten
     pick = st.integers(0, len(enabled) - 1)
-    for _ in range(draw(st.integers(max_fragments // 2, max_fragments))):
+    # At least half the maximum of fragments, unless every selector is 0: rare while
+    # generating (Hypothesis draws a bound about a third of the time, so one example in
+    # forty or so), and where the shrinker takes them, so a shrunk example can have none.
+    low = 0 if not any(draw(_no_floor)) else max_fragments // 2
+    for _ in range(draw(st.integers(low, max_fragments))):
         name, frag = draw(enabled[draw(pick)])
         ops.extend(frag)
         scenes.extend([name] * len(frag))

@@ -132,7 +132,7 @@ def test_require_raises_the_rendered_counterexample() -> None:
 
 def test_require_says_what_was_never_exercised() -> None:
     result = run_conformance(reference_factory("signature-current"), seed=3, max_examples=2)
-    with pytest.raises(AssertionError, match="not established: .* never exercised"):
+    with pytest.raises(AssertionError, match=r"not established: .* never exercised"):
         result.require()
 
 
@@ -165,7 +165,7 @@ LAYERS = {
     "reference": 0, "reference.contract": 0, "reference.ops": 1, "reference.model": 2,
     "reference.adapter": 2,
     "conformance": 1, "conformance._invariants": 1, "conformance._profiles": 1,
-    "conformance._errors": 1, "conformance._version": 1,
+    "conformance._errors": 1, "conformance._version": 1, "conformance._formats": 1,
     "strategies": 3,
     "conformance._loading": 4, "conformance._workloads": 4, "conformance._check": 4,
     "conformance._bench": 4, "conformance._engine": 5,
@@ -318,3 +318,17 @@ def test_probes_tell_adapter_faults_from_suite_faults() -> None:
     with pytest.raises(AttributeError):
         probe_verdict(reference_factory(), setup, ops, 1, post,
                       rename=object())  # type: ignore[arg-type]
+
+
+def test_hypothesis_shrinks_below_the_fragment_floor() -> None:
+    """Generation keeps at least half the maximum of fragments, but shrinking can drop them
+    all: the example Hypothesis hands back ends soon after the failing step, leaving little
+    for the engine's own minimizer."""
+    from conformance._engine import _hypothesis_run
+    from conformance._profiles import PROFILES
+
+    found, example, _ = _hypothesis_run(load_adapter(f"{GALLERY}:SkipsScratch"),
+                                        PROFILES["quick"], 2000, 1, Tally(),
+                                        lambda *a: None)
+    assert found is not None and example is not None
+    assert len(example[1]) - (found.step + 1) <= 5, example[1]
