@@ -40,6 +40,7 @@ from ._errors import (
     ProtocolError,
     TraceError,
 )
+from ._formats import TRACE_FORMAT, TRACE_FORMAT_VERSION
 from ._invariants import IDS, INVARIANTS, LEVELS, LevelVerdict, level_verdicts, rests_on
 from ._profiles import CUSTOM, PROFILES
 from ._version import __version__
@@ -84,6 +85,8 @@ __all__ = [
     "LEVELS",
     "PROFILES",
     "PROTOCOL_VERSION",
+    "TRACE_FORMAT",
+    "TRACE_FORMAT_VERSION",
     "VALID_FLAG_COMBINATIONS",
     "AdapterInfo",
     "AdapterLoadError",

@@ -474,7 +474,7 @@ def _more_advice(result: ConformanceResult) -> str:
 
 # --- replay ---------------------------------------------------------------------------------
 def _read_trace(path: Path) -> dict[str, Any]:
-    from ._engine import TRACE_FORMAT
+    from ._formats import TRACE_FORMAT
     from ._invariants import INVARIANTS
 
     try:

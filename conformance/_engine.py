@@ -31,6 +31,7 @@ from reference.contract import PROTOCOL_VERSION, AdapterInfo
 
 from ._check import SHADOW_LEVELS, Checker, Recorded, Tally, Violation, violation
 from ._errors import AdapterStartError, ConformanceError, InternalError
+from ._formats import TRACE_FORMAT, TRACE_FORMAT_VERSION
 from ._invariants import (
     CONFORMANT,
     IDS,
@@ -48,11 +49,6 @@ from ._version import __version__, suite_commit
 from ._workloads import Workload, standard_workloads
 
 Progress = Callable[[str, int, int], None]
-TRACE_FORMAT = "wcifs-conformance-trace"
-#: 2: operations for concurrency and long histories (``concurrent_opens``,
-#: ``signature_updates``, ``start_containers``, ``open_many``, ``malware_every``), and
-#: ``nondeterministic``. Version 1 traces replay unchanged.
-TRACE_FORMAT_VERSION = 2
 
 
 @dataclass(slots=True)

@@ -10,7 +10,15 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conformance import CUSTOM, INVARIANTS, LEVELS, PROFILES, LevelVerdict, level_verdicts
+from conformance import (
+    CUSTOM,
+    INVARIANTS,
+    LEVELS,
+    PROFILES,
+    TRACE_FORMAT,
+    LevelVerdict,
+    level_verdicts,
+)
 from conformance import __version__ as suite_version
 
 from ._bundle import BENCHMARK, BUNDLE_FILES, CERTIFICATE, UNLISTED
@@ -36,7 +44,6 @@ if TYPE_CHECKING:
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 _ID = re.compile(r"\b[A-Z]+-[0-9]+\b")
-TRACE_FORMAT = "wcifs-conformance-trace"
 
 
 class NotABundle(ValueError):

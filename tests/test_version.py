@@ -1,5 +1,5 @@
-"""The suite's commit (``conformance._version``, ``conformance/_build/backend.py``): what the suite was built from or
-checked out at, never the CI job or the directory it runs in."""
+"""The suite's commit (``conformance._version``, the build backend): what the suite was
+built from or checked out at, never the CI job or the directory it runs in."""
 
 from __future__ import annotations
 
