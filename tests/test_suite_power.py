@@ -276,11 +276,14 @@ def test_new_operations_round_trip_through_json() -> None:
 
 def test_same_seed_same_trace_in_another_process_with_another_hash_seed() -> None:
     """SPEC §8: same suite, adapter and seed give the same traces, whatever the
-    interpreter's string-hash seed (which Hypothesis's labels can otherwise pick up)."""
+    interpreter's string-hash seed (which Hypothesis's labels can otherwise pick up). The
+    work spent shrinking (``stats.steps`` of a failing run) is not compared: Hypothesis's
+    shrinker makes a varying number of calls from run to run, even in one process setup,
+    on the way to the same minimal example."""
     code = ("import json, sys; sys.path.insert(0, 'tests'); from gallery import "
             "IgnoresVersion; from conformance import run_conformance; r = run_conformance("
             "IgnoresVersion, 'quick', seed=5, workloads=False); print(json.dumps("
-            "[r.stats['examples'], r.stats['steps'], [v.trace() for v in r.violations]]))")
+            "[r.stats['examples'], [v.trace() for v in r.violations]]))")
     outs = []
     for hash_seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
