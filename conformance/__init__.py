@@ -42,7 +42,7 @@ from ._errors import (
 )
 from ._formats import TRACE_FORMAT, TRACE_FORMAT_VERSION
 from ._invariants import IDS, INVARIANTS, LEVELS, LevelVerdict, level_verdicts, rests_on
-from ._profiles import CUSTOM, PROFILES
+from ._profiles import CUSTOM, PROFILES, exercise_advice
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ __all__ = [
     "Verdict",
     "ViolationReport",
     "__version__",
+    "exercise_advice",
     "level_verdicts",
     "load_adapter",
     "replay",

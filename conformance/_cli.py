@@ -415,6 +415,8 @@ def _certify(args: argparse.Namespace) -> int:
 
 def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
                            verbose: bool) -> None:
+    from ._profiles import exercise_advice
+
     cert = bundle.certificate
     required = cert["verdict"]["required"]
     stats = result.stats
@@ -448,7 +450,7 @@ def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
     if unexercised and not result.stopped_early:
         print()
         print(f"Not exercised: {', '.join(unexercised)}: the required levels cannot be "
-              f"established without them; {_more_advice(result)}")
+              f"established without them; {exercise_advice(result.profile)}")
     if verbose:
         for v in result.violations:
             print()
@@ -460,16 +462,6 @@ def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
     unmet = result.unmet(required)
     why = f" ({'; '.join(lv.why() for lv in unmet)})" if unmet else ""
     print(f"Required levels ({', '.join(required)}): {'NOT met' if unmet else 'met'}{why}")
-
-
-def _more_advice(result: ConformanceResult) -> str:
-    """How to exercise more: the advice fits the run that was made."""
-    if result.profile == "custom":
-        return "run the whole profile (drop --max-examples)"
-    if result.profile == "quick":
-        return "run more examples (--profile certify)"
-    return (f"the {result.profile} profile should reach them: please report it, with the "
-            "seed")
 
 
 # --- replay ---------------------------------------------------------------------------------

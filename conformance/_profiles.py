@@ -30,6 +30,18 @@ PROFILES: dict[str, RunProfile] = {
 CUSTOM = "custom"
 
 
+def exercise_advice(profile: str, stopped_early: bool = False) -> str:
+    """How to exercise what a run of ``profile`` never did: advice that fits the run (every
+    face gives the same)."""
+    if stopped_early:
+        return "fix the violation that stopped the run first; it ended before its budget"
+    if profile == CUSTOM:
+        return "run the whole profile (drop --max-examples)"
+    if profile == "quick":
+        return "run more examples (--profile certify)"
+    return f"the {profile} profile should reach them: please report it, with the seed"
+
+
 def default_seed(profile: RunProfile) -> int:
     if profile.fixed_seed:
         digest = hashlib.sha256(f"wcifs-conformance {__version__}".encode()).digest()

@@ -14,7 +14,16 @@ from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from conformance import CUSTOM, INVARIANTS, LEVELS, PROFILES, LevelVerdict, level_verdicts, rests_on
+from conformance import (
+    CUSTOM,
+    INVARIANTS,
+    LEVELS,
+    PROFILES,
+    LevelVerdict,
+    exercise_advice,
+    level_verdicts,
+    rests_on,
+)
 
 from ._certificate import COVERAGE_DIMENSIONS, _names
 
@@ -366,9 +375,9 @@ def render_summary(cert: Mapping[str, Any], bundle_dir: str) -> str:
                   f"--adapter {adapter['spec']}" for f in fails if f["trace"]]
         lines += ["```"]
     if verdict["unexercised"]:
+        advice = exercise_advice(run["profile"], bool(run.get("stopped_early")))
         lines += ["", f"⚠️ Not exercised, so the required levels cannot be certified: "
-                  f"{', '.join(verdict['unexercised'])}. Run more examples "
-                  "(`--profile certify`)."]
+                  f"{', '.join(verdict['unexercised'])}: {_md(advice)}."]
     lines += _coverage_lines(cert)
     workloads = cert["efficiency"]["workloads"]
     if workloads:
@@ -463,7 +472,8 @@ def render_junit(cert: Mapping[str, Any], texts: Mapping[str, str]) -> str:
                                  message=f"{inv_id} was never exercised, so required "
                                  f"level{'s' if len(levels) > 1 else ''} {', '.join(levels)} "
                                  "cannot be established")
-            node.text = f"{r['rule']}\nRun more examples (--profile certify)."
+            advice = exercise_advice(run["profile"], bool(run.get("stopped_early")))
+            node.text = f"{r['rule']}\n{advice[:1].upper()}{advice[1:]}."
         elif r["status"] == "not-exercised":
             skipped += 1
             ET.SubElement(case, "skipped", message=f"{inv_id} was not exercised in this run "
