@@ -13,7 +13,7 @@ import functools
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -419,7 +419,8 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
 
     notify("generating", 0, 0)
     try:
-        check()
+        with _adapter_constants(factory):
+            check()
     except Violation as v:
         if last and _recurs(factory, last[0], v):
             return v, last[0], generated[0]
@@ -436,6 +437,40 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
         setup, ops = last[0] if last else broken[0][:2] if broken else (O.Setup(), [])
         raise _internal(setup, ops, e) from e
     return None, None, generated[0]
+
+
+@contextlib.contextmanager
+def _adapter_constants(factory: Callable[[], Any]) -> Iterator[None]:
+    """Pin the constants Hypothesis mixes into its draws to the adapter's own module.
+
+    Hypothesis draws some values from literals in the code under test that is not installed
+    (its "local constants", gathered from whatever local modules are loaded), so one seed
+    generated different examples from a checkout than from a wheel, and from a vendor's
+    pytest session (their modules loaded) than from ``certify``. Pinned, every route
+    generates the same examples, and a small fixed limit written in the adapter still gets
+    tried. Without the internals this relies on, Hypothesis's default stands."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants, constants_from_module
+        from sortedcontainers import SortedSet
+    except ImportError:  # pragma: no cover - another Hypothesis
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    if original is None or cache is None:  # pragma: no cover - another Hypothesis
+        yield
+        return
+    module = sys.modules.get(str(getattr(factory, "__module__", "") or ""))
+    found = constants_from_module(module) if module is not None else Constants()
+    pinned = Constants(integers=SortedSet(found.integers))
+    providers._get_local_constants = lambda: pinned
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.cache.clear()
 
 
 def _internal(setup: O.Setup, ops: Sequence[O.Op], e: Exception) -> InternalError:
