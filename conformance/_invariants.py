@@ -167,7 +167,8 @@ _CATALOGUE = [
         clauses=(
             Clause(40, lambda c: c.key_defect, lambda c: str(c.key_defect),
                    "the skip held with the VolumeGuid or the upper 64 bits of the FileId "
-                   "changed, on zero ids, or followed the container-side id (probed)"),
+                   "changed, on zero ids, for some ids no scan named but not others, or "
+                   "followed the container-side id (probed)"),
             Clause(41, lambda c: c.renamed_scans,
                    "the skip held only for this file's exact ids and name: with them renamed "
                    "wherever the adapter saw them, it scanned; its key confuses this file with "
