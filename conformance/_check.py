@@ -484,6 +484,12 @@ class Case:
     """One create as the catalogue's rules see it: the model's truth, the decision, and the
     diagnosis probes, run only when a rule asks (they replay the example)."""
 
+    # One per create: slots keep building it cheap.
+    __slots__ = ("_key", "bad_ecp", "checker", "content", "covered", "ecp", "identity",
+                 "infected", "layer", "no_registered_flag", "prov_name", "r", "redirected",
+                 "registered", "remote", "scratch", "shadow", "shadow_skips", "sig_ok",
+                 "version", "world")
+
     def __init__(self, checker: Checker, r: CreateRecord) -> None:
         self.checker = checker
         self.r = r
@@ -508,9 +514,14 @@ class Case:
         self.shadow_skips = self.redirected and Verdict.SKIP in checker.lockstep.shadow_verdicts
         #: The shadow level a needless scan is judged against (SCAN rules).
         self.shadow = ""
-        ident = r.identity
-        self.clean_before = ident is not None and any(r.version in p.clean for p in ident.past)
         self._key: str | bool | None = False
+
+    @property
+    def clean_before(self) -> bool:
+        """Some earlier content of this file was scanned clean under the current version
+        (rules read it only for uncovered content: not paid on every create)."""
+        ident = self.identity
+        return ident is not None and any(self.version in p.clean for p in ident.past)
 
     @property
     def clean_since_cow(self) -> bool:

@@ -13,7 +13,7 @@ import functools
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -259,10 +259,7 @@ def run_conformance(
                                       rec.scope, rec.violation)
 
     failed = {i for (scope, i) in reports if scope == "all"}
-    # Efficiency is judged against the reference of the highest safety level the adapter
-    # showed no failure at (SPEC §5).
-    safe = not any(INVARIANTS[i].level in (CONFORMANT, SIGNATURE_CURRENT) for i in failed)
-    eff_scope = SIGNATURE_CURRENT if safe else CONFORMANT
+    eff_scope = efficiency_scope(failed)
     failed |= {i for (scope, i) in reports if scope == eff_scope}
     chosen = {i: r for (scope, i), r in reports.items() if scope in ("all", eff_scope)}
     invariants = {}
@@ -306,13 +303,18 @@ def run_conformance(
     )
 
 
+def efficiency_scope(failed: Iterable[str]) -> str:
+    """The shadow reference efficiency is judged against: that of the highest safety level
+    with no failure among ``failed`` (IDs judged in every scope), SPEC §5."""
+    safe = not any(INVARIANTS[i].level in (CONFORMANT, SIGNATURE_CURRENT) for i in failed)
+    return SIGNATURE_CURRENT if safe else CONFORMANT
+
+
 def _found(tally: Tally, reports: dict[tuple[str, str], ViolationReport]) -> int:
     """How many violations the result will report so far: warnings aside, and efficiency
     counted against one reference only (SPEC §5), as :func:`run_conformance` chooses it."""
     keys = {*reports, *tally.recorded}
-    safe = not any(s == "all" and INVARIANTS[i].level in (CONFORMANT, SIGNATURE_CURRENT)
-                   for s, i in keys)
-    scope = SIGNATURE_CURRENT if safe else CONFORMANT
+    scope = efficiency_scope(i for s, i in keys if s == "all")
     return len({i for s, i in keys if s in ("all", scope) and INVARIANTS[i].level != WARNING})
 
 
@@ -577,11 +579,8 @@ def replay(factory: Callable[[], Any], trace: dict[str, Any],
     recorded = {key: r.violation for key, r in tally.recorded.items()}
     main = fatal if fatal is not None and fatal.id == inv else recorded.get((scope, str(inv)))
     inv = inv or ""
-    # Other efficiency findings are judged against the reference of the highest safety
-    # level this replay shows the adapter meeting, as a run does (SPEC §5).
-    safe = fatal is None and not any(
-        s == "all" and v.level == SIGNATURE_CURRENT for (s, _), v in recorded.items())
-    eff_scope = SIGNATURE_CURRENT if safe else CONFORMANT
+    # Other efficiency findings are judged as a run judges them.
+    eff_scope = efficiency_scope([v.id for v in found] + [i for s, i in recorded if s == "all"])
     found += [v for (s, _), v in recorded.items() if s in ("all", eff_scope)]
     shown = [] if main is None else [main]
     seen = {inv}
