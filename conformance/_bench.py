@@ -25,11 +25,13 @@ its key was built from the install scan, and every ECP brings a fresh ``bytes``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import gc
 import json
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,8 +58,10 @@ from reference.contract import (
 from reference.model import World
 
 from ._errors import AdapterStartError, ConformanceError, ProtocolError
+from ._faults import DEFAULT_CALL_TIMEOUT, AdapterFault
 from ._loading import instantiate
 from ._version import __version__
+from ._watchdog import watchdog
 
 __all__ = [
     "BENCH_DIR",
@@ -188,18 +192,23 @@ def _info(adapter: Any) -> AdapterInfo:
     return AdapterInfo(name=type(adapter).__name__, version="unknown")
 
 
-def cache_hit_case(factory: Factory) -> HotPathCase:
+def cache_hit_case(factory: Factory, call_timeout: float = DEFAULT_CALL_TIMEOUT
+                   ) -> HotPathCase:
     """Prime a fresh adapter through the model (install a one-file local layer, start a
     container, open the file) and capture the second open of the same file."""
     adapter = _make(factory)
     recorder = _Recorder(adapter)
     step = "start"
+    dog = watchdog(call_timeout)
     try:
-        world = World(O.Setup(), recorder)
+        world = dog.call("start", World, O.Setup(), recorder)
         for op in (O.InstallLayer(files=1), O.StartContainer(), O.OpenFile(0, 0),
                    O.OpenFile(0, 0)):
             step = op.kind
-            world.apply(op)
+            dog.call(step, world.apply, op)
+    except AdapterFault as f:
+        raise ProtocolError(f"the adapter {f.what} while the hot-path benchmark primed it "
+                            f"({step})") from None
     except Exception as e:
         raise ProtocolError(f"the adapter raised {_one_line(e)} while the hot-path benchmark "
                             f"primed it ({step})") from e
@@ -220,16 +229,22 @@ def floor_lookup(key: bytes, value: int = 1) -> tuple[Callable[[bytes], int | No
     return table.get, key
 
 
-def _timed(name: str, timer: timeit.Timer, number: int) -> float:
+def _timed(name: str, timer: timeit.Timer, number: int,
+           call_timeout: float = DEFAULT_CALL_TIMEOUT) -> float:
+    """One timed batch; the batch as a whole is under the call timeout (a batch is a few
+    milliseconds: the timeout stays far above it, and a per-call guard would be timed too)."""
     try:
-        return timer.timeit(number)
+        return float(watchdog(call_timeout).call(name, timer.timeit, number))
+    except AdapterFault as f:
+        raise ProtocolError(f"{name} {f.what} during the hot-path benchmark") from None
     except Exception as e:
         raise ProtocolError(f"{name} raised {_one_line(e)} during the hot-path benchmark"
                             ) from e
 
 
 def _per_call_ns(calls: Mapping[str, tuple[Callable[[Any], object], object]], seconds: float,
-                 repeats: int = 5) -> dict[str, float]:
+                 repeats: int = 5, call_timeout: float = DEFAULT_CALL_TIMEOUT
+                 ) -> dict[str, float]:
     """Best-of-``repeats`` ns per call of each ``f(x)``, timed by one and the same loop
     (``timeit``, garbage collection off), interleaved so drift hits all of them alike."""
     timers = {name: timeit.Timer("f(x)", globals={"f": f, "x": x})
@@ -239,7 +254,7 @@ def _per_call_ns(calls: Mapping[str, tuple[Callable[[Any], object], object]], se
     for name, t in timers.items():
         number = 1
         while True:
-            elapsed = _timed(name, t, number)
+            elapsed = _timed(name, t, number, call_timeout)
             if elapsed >= slot / 4 or number >= 10_000_000:
                 break
             number *= 8
@@ -247,7 +262,8 @@ def _per_call_ns(calls: Mapping[str, tuple[Callable[[Any], object], object]], se
     best = dict.fromkeys(timers, float("inf"))
     for _ in range(repeats):
         for name, t in timers.items():
-            best[name] = min(best[name], _timed(name, t, numbers[name]) / numbers[name])
+            best[name] = min(best[name],
+                             _timed(name, t, numbers[name], call_timeout) / numbers[name])
     return {name: value * 1e9 for name, value in best.items()}
 
 
@@ -272,7 +288,8 @@ def _side(case: HotPathCase, times: Mapping[str, float], prefix: str, floor: flo
     return out
 
 
-def hot_path(factory: Factory, *, seconds: float = 0.3) -> dict[str, Any]:
+def hot_path(factory: Factory, *, seconds: float = 0.3,
+             call_timeout: float = DEFAULT_CALL_TIMEOUT) -> dict[str, Any]:
     """ns per call of ``post_create`` (local-layer cache hit) and ``pre_create`` (container
     context) for ``factory``'s adapter and for the reference, beside the ``dict.get`` floor
     timed the same way in the same run; ratios are to the floor.
@@ -280,7 +297,7 @@ def hot_path(factory: Factory, *, seconds: float = 0.3) -> dict[str, Any]:
     An adapter that does not answer SKIP has no cache hit: its ``post_create_hit_ns`` and
     ``post_create_ratio`` are None and ``note`` says why.
     """
-    ours = cache_hit_case(factory)
+    ours = cache_hit_case(factory, call_timeout)
     ref = cache_hit_case(reference_factory())
     get, key = floor_lookup(ref.key)
     calls: dict[str, tuple[Callable[[Any], object], object]] = {"floor": (get, key)}
@@ -288,7 +305,7 @@ def hot_path(factory: Factory, *, seconds: float = 0.3) -> dict[str, Any]:
         if case.cache_hit:
             calls[f"{prefix} post_create"] = (case.adapter.post_create, case.post)
         calls[f"{prefix} pre_create"] = (case.adapter.pre_create, case.pre)
-    times = _per_call_ns(calls, seconds)
+    times = _per_call_ns(calls, seconds, call_timeout=call_timeout)
     floor = times["floor"]
     stable = {prefix: not case.cache_hit or _verdict(case) is Verdict.SKIP
               for prefix, case in (("adapter", ours), ("reference", ref))}
@@ -301,6 +318,68 @@ def hot_path(factory: Factory, *, seconds: float = 0.3) -> dict[str, Any]:
         "reference": _side(ref, times, "reference", floor, stable["reference"]),
         "machine": machine_info(),
     }
+
+
+def hot_path_for(session: Any, *, seconds: float = 0.3) -> dict[str, Any]:
+    """:func:`hot_path` for an opened adapter, without ever loading an isolated one here.
+
+    In-process, the adapter's own methods are timed. An ``exec:`` adapter is timed through
+    the protocol: each call is a round trip to its process. An isolated Python or ``lib:``
+    adapter is timed in a separate process (the adapter process's own ``--hot-path``),
+    under a wall-clock bound, so that what it does there stays there. A ``lib:`` adapter's
+    ``post_create`` is also timed natively, beside a native floor (``"native"``), where a
+    C compiler is present: through ``ctypes`` the call, not the function, is measured."""
+    from ._session import IN_PROCESS, Isolated
+
+    timeout = session.call_timeout
+    if session.mode == IN_PROCESS:
+        figures = hot_path(session.factory, seconds=seconds, call_timeout=timeout)
+        figures["isolation"] = IN_PROCESS
+        if session.spec.startswith("lib:"):
+            from ._native_bench import native_hot_path
+
+            figures["native"] = native_hot_path(session.spec[4:].strip(), seconds=seconds)
+        return figures
+    assert isinstance(session, Isolated)
+    if session.spec.startswith("exec:"):
+        figures = hot_path(session, seconds=seconds, call_timeout=timeout)
+        figures["isolation"] = "exec"
+        figures["method"] += "; each adapter call is a round trip to the adapter process"
+        return figures
+    cmd = [*session.argv[:-1], "--hot-path", str(seconds), str(timeout), session.argv[-1]]
+    figures = _json_from(cmd, session.env, 60 + 20 * timeout)
+    figures["isolation"] = "isolated"
+    figures["method"] += "; timed in a separate process"
+    return figures
+
+
+def _json_from(cmd: list[str], env: Mapping[str, str] | None, limit: float) -> dict[str, Any]:
+    """Run ``cmd`` (in its own process group, killed after ``limit`` seconds) and return
+    the JSON object it prints; its stderr's last line says what went wrong."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=dict(env) if env is not None else None,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise ProtocolError(f"the hot-path benchmark did not finish within {limit:g} s") from None
+    finally:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    if proc.returncode != 0:
+        lines = err.decode("utf-8", "replace").strip().splitlines()
+        raise ProtocolError(lines[-1] if lines else
+                            f"the hot-path benchmark exited with status {proc.returncode}")
+    try:
+        figures = json.loads(out)
+    except ValueError:
+        raise ProtocolError("the hot-path benchmark printed no JSON") from None
+    if not isinstance(figures, dict):
+        raise ProtocolError("the hot-path benchmark printed no JSON object")
+    return figures
 
 
 def _verdict(case: HotPathCase) -> object:
@@ -690,17 +769,13 @@ def pytest_args(spec: str, json_path: Path) -> list[str]:
     ]
 
 
-def run_bench(spec: str, factory: Factory, out_dir: Path, *,
-              extra_args: Sequence[str] = (), echo: bool = True) -> Path:
+def run_bench(spec: str, out_dir: Path, *, extra_args: Sequence[str] = (),
+              echo: bool = True) -> Path:
     """Run the pytest-benchmark suite for ``spec`` in a subprocess and write
     ``out_dir/benchmark.json`` (pytest-benchmark's JSON plus ``"wcifs"``: ratios, targets,
     the adapter's identity). Returns its path; raises :class:`ConformanceError` subclasses.
 
-    ``factory`` is what ``spec`` loaded to here: it is primed once in-process first, so an
-    adapter that cannot be made or that raises fails at once, with its own error.
-    """
-    identity = adapter_identity(spec, factory)
-    cache_hit_case(factory)
+    The adapter is loaded only in that subprocess, never in this one (SPEC §10)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -723,7 +798,7 @@ def run_bench(spec: str, factory: Factory, out_dir: Path, *,
         raise BenchmarkError("the benchmark JSON has no benchmarks or no 'wcifs' summary",
                              exit_code=4)
     reported = data["wcifs"].get("adapter", {})
-    if reported.get("spec") != spec or reported.get("name") != identity["name"]:
+    if reported.get("spec") != spec:
         raise BenchmarkError(f"the benchmark run measured {reported.get('spec')!r}, "
                              f"not {spec!r}")
     out = out_dir / "benchmark.json"

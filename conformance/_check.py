@@ -33,6 +33,7 @@ from reference.contract import (
 from reference.model import REDIRECTED, CreateRecord, FileObj, Provenance, World
 
 from ._errors import ConformanceError
+from ._faults import AdapterFault
 from ._invariants import (
     CONFORMANT,
     CREATE,
@@ -176,6 +177,10 @@ class Lockstep:
         self.checker.ex["SAFE-13"] += 1
         try:
             result = getattr(self.vendor, method)(*args)
+        except AdapterFault as f:
+            # A hang, crash or broken answer; or, sent ahead in a batch, an earlier call's.
+            raise violation("SAFE-13", str(f), {"call": f.call, **f.detail},
+                            self.checker.index) from None
         except Exception as e:
             raise self._fault(method, f"raised {type(e).__name__}: {e}",
                               traceback.format_exc(limit=-6)) from None
@@ -278,6 +283,9 @@ class Checker:
             vendor = instantiate(factory)
         except ConformanceError:
             raise
+        except AdapterFault as f:
+            raise violation("SAFE-13", f"the adapter could not be made: {f}",
+                            {"call": f.call, **f.detail}) from None
         except Exception as e:
             raise violation("SAFE-13", f"the adapter factory raised {type(e).__name__}: {e}",
                             {"traceback": traceback.format_exc(limit=-6)}) from None
@@ -441,7 +449,10 @@ class Checker:
     def _probe(self, r: CreateRecord, post: PostCreate, **shown: Any) -> Verdict | None:
         """Replay this example with a fresh adapter and ask it about ``post`` instead;
         ``shown`` changes what the replay shows it (see :func:`probe_verdict`)."""
-        return probe_verdict(self.factory, self.setup, self.ops[: self.index + 1],
+        if getattr(self.factory, "out_of_time", False):
+            return None  # a hanging adapter has had its timeouts: a probe would add more
+        return probe_verdict(getattr(self.factory, "probes", self.factory), self.setup,
+                             self.ops[: self.index + 1],
                              r.post.create_id, post, **shown)
 
     def _violation(self, inv: str, r: CreateRecord, summary: str) -> Violation:

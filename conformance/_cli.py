@@ -23,10 +23,11 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ._errors import ConformanceError, InternalError, TraceError
+from ._faults import DEFAULT_CALL_TIMEOUT
 
 if TYPE_CHECKING:
     from ._engine import ConformanceResult
-    from ._loading import Factory
+    from ._session import AdapterSession
 
 PROG = "wcifs-conformance"
 EXIT_OK, EXIT_NOT_MET, EXIT_USAGE, EXIT_ADAPTER, EXIT_INTERNAL = 0, 1, 2, 3, 4
@@ -93,8 +94,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="store_true", help="print the suite, protocol and "
                    "Hypothesis versions and exit")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
-    adapter_help = ("the adapter: reference, module.path:attr, path/to/file.py:attr "
-                    "(exec:COMMAND and lib:PATH per SPEC §10)")
+    adapter_help = ("the adapter: reference, module.path:attr, path/to/file.py:attr, "
+                    "\"exec:COMMAND [ARGS]\" (a process speaking docs/PROTOCOL.md) or lib:PATH "
+                    "(a C library, conformance/include/wcifs_adapter.h)")
 
     c = sub.add_parser("certify", help="run the conformance checks and write a certification "
                        "bundle", description="Check an adapter against every invariant and "
@@ -117,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--no-bench", action="store_true",
                    help="skip the hot-path benchmark; the certificate records the run's own "
                         "figures instead")
+    _isolation_options(c)
     c.add_argument("-v", "--verbose", action="store_true",
                    help="progress lines even without a terminal, and every violation in full")
     c.set_defaults(func=_certify)
@@ -130,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--require", type=_levels, default=["conformant"], metavar="LEVEL[,LEVEL...]",
                    help="levels whose violations count against the replay (default: "
                         "conformant; every level rests on it)")
+    _isolation_options(r)
     r.set_defaults(func=_replay)
 
     b = sub.add_parser("bench", help="benchmark the adapter's cache hot path (SPEC §9)")
@@ -137,6 +141,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, metavar="DIR",
                    help="where benchmark.json goes (default: reports/out/<adapter>-bench-"
                         "<UTC timestamp>/)")
+    b.add_argument("--call-timeout", type=_seconds, default=DEFAULT_CALL_TIMEOUT,
+                   metavar="SECONDS", help="the longest an adapter call may take (default: "
+                   f"{DEFAULT_CALL_TIMEOUT:g})")
     b.set_defaults(func=_bench)
 
     v = sub.add_parser("verify", help="check a bundle's manifest, signature and consistency",
@@ -165,6 +172,30 @@ def parser() -> argparse.ArgumentParser:
     k.add_argument("--force", action="store_true", help="overwrite existing key files")
     k.set_defaults(func=_keygen)
     return p
+
+
+def _isolation_options(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--isolate", dest="in_process", action="store_false",
+                       help="run the adapter in its own process (the default, SPEC §10)")
+    where.add_argument("--in-process", dest="in_process", action="store_true",
+                       help="load a Python or lib: adapter into the suite's own process: "
+                            "faster local iteration; written on the certificate")
+    p.set_defaults(in_process=False)
+    p.add_argument("--call-timeout", type=_seconds, default=DEFAULT_CALL_TIMEOUT,
+                   metavar="SECONDS", help="the longest an adapter call may take before it "
+                   f"counts as a hang, SAFE-13 (default: {DEFAULT_CALL_TIMEOUT:g})")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0, "
+                                         "at most 3600")
+    return value
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -266,10 +297,12 @@ def _reports() -> ModuleType:
     return reports
 
 
-def _load(spec: str) -> Factory:
-    from ._loading import load_adapter
+def _open(args: argparse.Namespace) -> AdapterSession:
+    """The adapter named by ``--adapter``, isolated unless ``--in-process``."""
+    from ._session import open_adapter
 
-    return load_adapter(spec)
+    return open_adapter(args.adapter, isolate=not getattr(args, "in_process", False),
+                        call_timeout=args.call_timeout)
 
 
 def _n(count: int, word: str) -> str:
@@ -352,16 +385,16 @@ class _Progress:
             print(f"{PROG}: {text}", file=sys.stderr, flush=True)
 
 
-def _benchmark(factory: Factory, result: ConformanceResult, skip: bool,
+def _benchmark(session: AdapterSession, result: ConformanceResult, skip: bool,
                progress: _Progress) -> dict[str, Any]:
     fallback: dict[str, Any] = {"hot_path": None, "run": dict(result.stats)}
     if skip:
         return fallback
-    from ._bench import hot_path
+    from ._bench import hot_path_for
 
     progress("benchmark", result.stats.get("examples", 0), len(result.violations))
     try:
-        return hot_path(factory)
+        return hot_path_for(session)
     except Exception as e:  # a failing measurement must not cost the certificate
         progress.note(f"hot-path benchmark failed: {type(e).__name__}: {e}")
         return {**fallback, "error": f"hot_path: {type(e).__name__}: {e}"}
@@ -390,19 +423,19 @@ def _certify(args: argparse.Namespace) -> int:
         except reports.BundleError as e:
             raise CliError(str(e)) from None
     key = _sign_key(args.sign_key)
-    factory = _load(args.adapter)
     profile = PROFILES[args.profile]
     seed = args.seed if args.seed is not None else default_seed(profile)
     examples = args.max_examples or profile.max_examples
     progress = _Progress(args.verbose, examples)
-    progress.note(f"certifying {args.adapter}: profile {args.profile}, seed {seed}, "
-                  f"{_n(examples, 'example')}, requiring {', '.join(required)}")
     # The adapter's own faults are SAFE-13 violations inside the run; anything else that
     # escapes it is the suite's (exit 4).
-    with progress:
-        result = run_conformance(factory, args.profile, seed=seed, spec=args.adapter,
+    with _open(args) as session, progress:
+        progress.note(f"certifying {args.adapter} ({session.mode}): profile {args.profile}, "
+                      f"seed {seed}, {_n(examples, 'example')}, requiring "
+                      f"{', '.join(required)}")
+        result = run_conformance(session, args.profile, seed=seed, spec=args.adapter,
                                  max_examples=args.max_examples, progress=progress)
-        benchmark = _benchmark(factory, result, args.no_bench, progress)
+        benchmark = _benchmark(session, result, args.no_bench, progress)
     out = args.out or _default_dir(result.adapter_info.name)
     try:
         bundle = reports.write_bundle(result, out, required=required, benchmark=benchmark,
@@ -493,13 +526,13 @@ def _replay(args: argparse.Namespace) -> int:
     from ._invariants import INVARIANTS
 
     trace = _read_trace(args.trace)
-    factory = _load(args.adapter)
-    _smoke(factory)
     inv = str(trace["invariant"])
-    try:
-        outcome = replay(factory, trace, args.require)
-    except (ValueError, KeyError, TypeError) as e:
-        raise TraceError(f"trace {str(args.trace)!r} is malformed: {e}") from None
+    with _open(args) as session:
+        _smoke(session)
+        try:
+            outcome = replay(session, trace, args.require)
+        except (ValueError, KeyError, TypeError) as e:
+            raise TraceError(f"trace {str(args.trace)!r} is malformed: {e}") from None
 
     print(f"Replaying {args.trace} ({inv}: {INVARIANTS[inv].rule})")
     print(f"against {args.adapter}: {len(outcome.ops)} operation(s), platform profile "
@@ -528,13 +561,16 @@ def _replay(args: argparse.Namespace) -> int:
 # --- bench ----------------------------------------------------------------------------------
 def _bench(args: argparse.Namespace) -> int:
     from ._bench import run_bench
+    from ._loading import check_module_exists, parse_spec
 
-    factory = _load(args.adapter)
-    info = getattr(factory, "info", None)
-    name = getattr(info, "name", None) or args.adapter.rpartition(":")[2]
-    out: Path = args.out or _default_dir(str(name), "-bench")
+    parsed = parse_spec(args.adapter)
+    if parsed.kind == "module":
+        check_module_exists(parsed.target)
+    name = parsed.attr or Path(parsed.target.split()[0] if parsed.target else "adapter").stem
+    out: Path = args.out or _default_dir(name, "-bench")
     try:
-        path = run_bench(args.adapter, factory, out)
+        path = run_bench(args.adapter, out, extra_args=["--conformance-call-timeout",
+                                                        str(args.call_timeout)])
     except ConformanceError:
         raise
     except OSError:

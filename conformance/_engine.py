@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -45,7 +46,9 @@ from ._invariants import (
 )
 from ._loading import instantiate
 from ._profiles import CUSTOM, PROFILES, RunProfile, default_seed
+from ._session import AdapterSession, as_session
 from ._version import __version__, suite_commit
+from ._watchdog import DEFAULT_CALL_TIMEOUT
 from ._workloads import Workload, standard_workloads
 
 Progress = Callable[[str, int, int], None]
@@ -204,7 +207,7 @@ class ConformanceResult:
 
 
 def run_conformance(
-    factory: Callable[[], Any],
+    adapter: Callable[[], Any] | str,
     profile: str = "quick",
     *,
     seed: int | None = None,
@@ -212,16 +215,33 @@ def run_conformance(
     max_examples: int | None = None,
     progress: Progress | None = None,
     workloads: bool = True,
+    isolate: bool | None = None,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> ConformanceResult:
-    """Check an adapter factory against every invariant; return levels, counts, traces.
+    """Check an adapter against every invariant; return levels, counts, traces.
 
-    A vendor's whole test can be ``assert run_conformance(MyAdapter).levels["conformant"]``.
+    ``adapter`` is a factory (a class or zero-argument callable, run in this process) or
+    an adapter SPEC string (run in an adapter process unless ``isolate`` is False, SPEC
+    §10). Every adapter call is under ``call_timeout`` seconds.
+
+    A vendor's whole test can be ``run_conformance(MyAdapter).require("conformant")``.
     """
+    session, owned = as_session(adapter, call_timeout, isolate)
+    try:
+        return _run(session, profile, seed=seed, spec=spec or session.spec,
+                    max_examples=max_examples, progress=progress, workloads=workloads)
+    finally:
+        if owned:
+            session.close()
+
+
+def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
+         max_examples: int | None, progress: Progress | None, workloads: bool
+         ) -> ConformanceResult:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     prof = PROFILES[profile]
     seed = default_seed(prof) if seed is None else seed
-    spec = spec or _spec_of(factory)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     info, at_start = _smoke(factory)
@@ -249,7 +269,8 @@ def run_conformance(
             reports[("all", fatal.id)] = _minimized(factory, setup, ops[: fatal.step + 1],
                                                     fatal.id, "all", fatal)
     efficiency: list[WorkloadResult] = []
-    if workloads:
+    hung = fatal is not None and fatal.detail.get("fault") == "timeout"
+    if workloads and not hung and not factory.out_of_time:
         notify("workloads", generated, _found(tally, reports))
         efficiency = _run_workloads(factory, tally, reports)
     notify("minimizing", generated, _found(tally, reports))
@@ -282,6 +303,7 @@ def run_conformance(
         "seconds": round(elapsed, 3),
         "steps_per_second": round(tally.steps / elapsed, 1) if elapsed else 0.0,
         "efficiency_shadow": eff_scope,
+        "timeouts": factory.timeouts,
     }
     return ConformanceResult(
         adapter_spec=spec,
@@ -291,7 +313,8 @@ def run_conformance(
         settings={"based_on": profile,
                   "max_examples": examples, "max_fragments": prof.max_fragments,
                   "derandomized": prof.fixed_seed, "database": None, "deadline": None,
-                  "targeting": prof.targeting},
+                  "targeting": prof.targeting, "isolation": factory.mode,
+                  "call_timeout": factory.call_timeout},
         invariants=invariants,
         violations=violations,
         efficiency=efficiency,
@@ -342,10 +365,6 @@ def versions() -> dict[str, str]:
     }
 
 
-def _spec_of(factory: Callable[[], Any]) -> str:
-    return f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', '?')}"
-
-
 def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
     """Make one adapter and start it, so a broken factory is an exit-3 error, not a run;
     also return a violation it commits before any event."""
@@ -370,7 +389,7 @@ def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
     return info, None
 
 
-def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: int,
+def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int,
                     seed: int, tally: Tally, notify: Progress
                     ) -> tuple[Violation | None, tuple[O.Setup, list[O.Op]] | None, int]:
     """The first conformant-breaking violation (shrunk) and its example, if any, and how
@@ -400,6 +419,10 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
             checker = Checker(factory, setup, tally)
             checker.run(ops, scenes=scenes)
         except Violation as v:
+            if v.detail.get("fault") == "timeout":
+                # Shrinking would sit through the timeout on every attempt: leave Hypothesis
+                # (a BaseException passes through it), minimize under a budget of timeouts.
+                raise _Hung(setup, ops, v) from None
             if not first:
                 first.append((setup, ops, v))
                 notify("shrinking", generated[0], 1)
@@ -421,8 +444,10 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
 
     notify("generating", 0, 0)
     try:
-        with _adapter_constants(factory):
+        with _adapter_constants(factory.source):
             check()
+    except _Hung as h:
+        return h.violation, (h.setup, h.ops), generated[0]
     except Violation as v:
         if last and _recurs(factory, last[0], v):
             return v, last[0], generated[0]
@@ -441,19 +466,30 @@ def _hypothesis_run(factory: Callable[[], Any], prof: RunProfile, max_examples: 
     return None, None, generated[0]
 
 
+class _Hung(BaseException):
+    """An adapter call timed out on this example."""
+
+    def __init__(self, setup: O.Setup, ops: list[O.Op], violation: Violation) -> None:
+        super().__init__(violation.summary)
+        self.setup = setup
+        self.ops = ops
+        self.violation = violation
+
+
 @contextlib.contextmanager
-def _adapter_constants(factory: Callable[[], Any]) -> Iterator[None]:
-    """Pin the constants Hypothesis mixes into its draws to the adapter's own module.
+def _adapter_constants(source: Path | None) -> Iterator[None]:
+    """Pin the constants Hypothesis mixes into its draws to the adapter's own source file.
 
     Hypothesis draws some values from literals in the code under test that is not installed
     (its "local constants", gathered from whatever local modules are loaded), so one seed
     generated different examples from a checkout than from a wheel, and from a vendor's
     pytest session (their modules loaded) than from ``certify``. Pinned, every route
-    generates the same examples, and a small fixed limit written in the adapter still gets
-    tried. Without the internals this relies on, Hypothesis's default stands."""
+    generates the same examples, in the suite's process or not (the file is read, never
+    imported), and a small fixed limit written in the adapter still gets tried. Without
+    the internals this relies on, Hypothesis's default stands."""
     try:
         from hypothesis.internal.conjecture import providers
-        from hypothesis.internal.constants_ast import Constants, constants_from_module
+        from hypothesis.internal.constants_ast import Constants, _constants_from_source
         from sortedcontainers import SortedSet
     except ImportError:  # pragma: no cover - another Hypothesis
         yield
@@ -463,8 +499,15 @@ def _adapter_constants(factory: Callable[[], Any]) -> Iterator[None]:
     if original is None or cache is None:  # pragma: no cover - another Hypothesis
         yield
         return
-    module = sys.modules.get(str(getattr(factory, "__module__", "") or ""))
-    found = constants_from_module(module) if module is not None else Constants()
+    found = Constants()
+    if source is not None and source.suffix == ".py":
+        try:
+            code = source.read_bytes()
+            # Hypothesis's own limit for a module's constants.
+            if len(code) <= 512 * 1024:
+                found = _constants_from_source(code, limit=True)
+        except Exception:  # unreadable or unparsable: no constants, as Hypothesis would
+            pass
     pinned = Constants(integers=SortedSet(found.integers))
     providers._get_local_constants = lambda: pinned
     cache.cache.clear()
@@ -529,11 +572,15 @@ def _minimized(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], 
                scope: str, found: Violation) -> ViolationReport:
     """Delete operations while the same violation recurs; then describe the survivors."""
     current = list(ops)
-    if reproduce(factory, setup, current, inv, scope) is not None:
+
+    def out_of_time() -> bool:
+        return bool(getattr(factory, "out_of_time", False))
+
+    if not out_of_time() and reproduce(factory, setup, current, inv, scope) is not None:
         chunk = max(1, len(current) // 2)
-        while chunk >= 1:
+        while chunk >= 1 and not out_of_time():
             i = 0
-            while i < len(current):
+            while i < len(current) and not out_of_time():
                 candidate = current[:i] + current[i + chunk:]
                 if candidate and reproduce(factory, setup, candidate, inv, scope) is not None:
                     current = candidate
@@ -541,12 +588,25 @@ def _minimized(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], 
                     i += chunk
             chunk //= 2
     steps: list[str] = []
+    if out_of_time() and found.detail.get("fault") != "timeout":
+        # Another replay could hang again: describe the steps with the reference instead.
+        return ViolationReport(found.id, found.level, scope, found.summary, found.detail,
+                               setup, tuple(current), _described(setup, current))
     final = reproduce(factory, setup, current, inv, scope, steps) or found
     if final is not found:
         steps = steps[: final.step + 1]
         current = current[: final.step + 1]
     return ViolationReport(final.id, final.level, scope, final.summary, final.detail, setup,
                            tuple(current), steps)
+
+
+def _described(setup: O.Setup, ops: Sequence[O.Op]) -> list[str]:
+    """The steps of ``ops`` in words, as the model stands under the reference adapter."""
+    steps: list[str] = []
+    with contextlib.suppress(Violation):
+        Checker(reference_factory(SIGNATURE_CURRENT), setup, Tally(), probe=False).run(
+            ops, steps)
+    return steps + [str(op) for op in ops[len(steps):]]
 
 
 def replay(factory: Callable[[], Any], trace: dict[str, Any],
@@ -649,7 +709,8 @@ def _run_workloads(factory: Callable[[], Any], tally: Tally,
                    reports: dict[tuple[str, str], ViolationReport]) -> list[WorkloadResult]:
     results = []
     for w, theirs in zip(standard_workloads(), _reference_scans(), strict=True):
-        ours = _workload_scans(factory, w, tally, reports)
+        ours = None if getattr(factory, "out_of_time", False) else _workload_scans(
+            factory, w, tally, reports)
         results.append(WorkloadResult(
             w.name, w.title, w.containers,
             None if ours is None else round(ours / w.containers, 3),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import pkgutil
+import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from reference.adapter import reference_factory
 from reference.contract import BaseAdapter
@@ -28,25 +30,25 @@ _FORMS = ("reference, module.path:attr, path/to/file.py:attr, exec:COMMAND, lib:
 
 
 def load_adapter(spec: str) -> Factory:
-    """Resolve ``spec`` to a zero-argument factory; raise :class:`AdapterLoadError` with a
-    hint that shows the corrected spelling."""
-    spec = spec.strip()
-    if not spec:
-        raise AdapterLoadError("empty adapter spec", hint=f"use one of: {_FORMS}")
-    if spec in REFERENCE_SPECS:
-        return REFERENCE_SPECS[spec]
-    if spec.startswith(("exec:", "lib:")):
-        raise AdapterLoadError(
-            f"{spec.partition(':')[0]}: adapters (SPEC §10) are not available in this version",
-            hint="wrap the decision code in a Python adapter for now")
-    target, sep, attr = spec.rpartition(":")
-    if not sep or not target or not attr or any(c in attr for c in "/\\") or attr.endswith(
-            ".py"):
-        return _no_colon(spec)
-    if target.endswith(".py") or "/" in target or "\\" in target:
-        obj = _from_file(spec, Path(target), attr)
+    """Resolve ``spec`` to a zero-argument factory in this process; raise
+    :class:`AdapterLoadError` with a hint that shows the corrected spelling.
+
+    This imports the adapter here: :func:`conformance._session.open_adapter` is the route
+    that keeps it in an adapter process (the default of every face, SPEC §10)."""
+    parsed = parse_spec(spec)
+    if parsed.kind == "reference":
+        return REFERENCE_SPECS[parsed.target]
+    if parsed.kind == "exec":
+        raise AdapterLoadError("exec: adapters run in their own process",
+                               hint="open them with open_adapter(spec)")
+    if parsed.kind == "lib":
+        from ._native import native_factory
+
+        return native_factory(parsed.target)
+    if parsed.kind == "file":
+        obj = _from_file(spec, Path(parsed.target), parsed.attr)
     else:
-        obj = _from_module(spec, target, attr)
+        obj = _from_module(spec, parsed.target, parsed.attr)
     if not callable(obj):
         raise AdapterLoadError(
             f"{spec!r} names a {type(obj).__name__}, not a class or factory",
@@ -54,6 +56,66 @@ def load_adapter(spec: str) -> Factory:
     if isinstance(obj, type):
         _check_hooks(obj, spec)
     return obj  # type: ignore[return-value]
+
+
+def check_module_exists(name: str) -> None:
+    """Exit 2 when no top-level package ``name`` starts with can be found (without
+    importing anything: the adapter may be meant for another process)."""
+    top = name.partition(".")[0]
+    if top not in sys.modules and importlib.util.find_spec(top) is None:
+        raise AdapterLoadError(f"no module named {top!r}",
+                               hint="is the package installed in this environment, or on "
+                                    "PYTHONPATH?")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSpec:
+    """What an adapter SPEC names, checked without importing anything of the adapter's."""
+
+    #: ``reference``, ``file``, ``module``, ``exec`` or ``lib``.
+    kind: str
+    #: The reference spec, file path, module name, command line or library path.
+    target: str
+    #: The attribute naming the factory (file and module specs).
+    attr: str = ""
+
+
+def parse_spec(spec: str) -> ParsedSpec:
+    """Check ``spec``'s form (and that a named file exists); exit 2 with a hint if not."""
+    spec = spec.strip()
+    if not spec:
+        raise AdapterLoadError("empty adapter spec", hint=f"use one of: {_FORMS}")
+    if spec in REFERENCE_SPECS:
+        return ParsedSpec("reference", spec)
+    if spec.startswith("exec:"):
+        command = spec[5:].strip()
+        try:
+            argv = shlex.split(command)
+        except ValueError as e:
+            raise AdapterLoadError(f"cannot split the exec: command line: {e}",
+                                   hint="quote it as a POSIX shell would") from None
+        if not argv:
+            raise AdapterLoadError("exec: names no command",
+                                   hint='write exec:COMMAND [ARGS], e.g. "exec:./my-adapter"')
+        return ParsedSpec("exec", command)
+    if spec.startswith("lib:"):
+        path = spec[4:].strip()
+        if not path:
+            raise AdapterLoadError("lib: names no library", hint="write lib:path/to/adapter.so")
+        if not Path(path).is_file():
+            raise AdapterLoadError(f"adapter library {path!r} does not exist",
+                                   hint="give a path relative to the current directory")
+        return ParsedSpec("lib", path)
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr or any(c in attr for c in "/\\") or attr.endswith(
+            ".py"):
+        _no_colon(spec)
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        if not Path(target).is_file():
+            raise AdapterLoadError(f"adapter file {target!r} does not exist",
+                                   hint="give a path relative to the current directory")
+        return ParsedSpec("file", target, attr)
+    return ParsedSpec("module", target, attr)
 
 
 #: The hooks every adapter defines (SPEC §4); the others are optional for any class.
@@ -102,7 +164,7 @@ def instantiate(factory: Factory) -> Any:
     return _WithDefaults(adapter, missing)
 
 
-def _no_colon(spec: str) -> Factory:
+def _no_colon(spec: str) -> NoReturn:
     if spec.endswith(".py"):
         raise AdapterLoadError(f"{spec!r} names a file but no adapter in it",
                                hint=f"write {spec}:MyAdapter")
@@ -114,9 +176,6 @@ def _no_colon(spec: str) -> Factory:
 
 
 def _from_file(spec: str, path: Path, attr: str) -> object:
-    if not path.is_file():
-        raise AdapterLoadError(f"adapter file {str(path)!r} does not exist",
-                               hint="give a path relative to the current directory")
     name = f"_wcifs_adapter_{abs(hash(str(path.resolve())))}"
     module = sys.modules.get(name)
     if module is None:

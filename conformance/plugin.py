@@ -15,14 +15,16 @@ SEED_OPTION = "--conformance-seed"
 REQUIRE_OPTION = "--conformance-require"
 MAX_EXAMPLES_OPTION = "--conformance-max-examples"
 TRACES_OPTION = "--conformance-traces"
+IN_PROCESS_OPTION = "--conformance-in-process"
+CALL_TIMEOUT_OPTION = "--conformance-call-timeout"
 _RESULT = pytest.StashKey[Any]()
-_FACTORY = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("wcifs-conformance", "WCIFS anti-virus conformance suite")
     group.addoption(ADAPTER_OPTION, metavar="SPEC", default=None,
-                    help="adapter to check: reference, module.path:attr or path/to/file.py:attr")
+                    help="adapter to check: reference, module.path:attr, path/to/file.py:attr, "
+                         "'exec:COMMAND [ARGS]' or lib:PATH")
     group.addoption(PROFILE_OPTION, default="quick", choices=("quick", "certify", "deep"),
                     help="run profile (default: quick)")
     group.addoption(SEED_OPTION, type=int, default=None, metavar="N",
@@ -34,6 +36,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(TRACES_OPTION, default=None, metavar="DIR",
                     help="write each violation's trace to DIR/<ID>.json (for "
                          "wcifs-conformance replay)")
+    group.addoption(IN_PROCESS_OPTION, action="store_true", default=False,
+                    help="load a Python or lib: adapter into the test process instead of its "
+                         "own adapter process (faster, not isolated)")
+    group.addoption(CALL_TIMEOUT_OPTION, type=float, default=None, metavar="SECONDS",
+                    help="the longest an adapter call may take before it counts as a hang "
+                         "(SAFE-13; default: 5)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -41,14 +49,19 @@ def pytest_configure(config: pytest.Config) -> None:
                             f"{ADAPTER_OPTION}")
     spec = config.getoption(ADAPTER_OPTION, None)
     if spec:
-        # A bad spec or level is a usage error (exit 4), reported once, before collection.
+        # A bad spec or level is a usage error (exit 4), reported once, before collection;
+        # the adapter itself is loaded only where it runs, isolated by default.
         required_levels(config)
-        from . import ConformanceError, load_adapter
+        from ._errors import ConformanceError
+        from ._loading import parse_spec
 
         try:
-            config.stash[_FACTORY] = load_adapter(spec)
+            parse_spec(spec)
         except ConformanceError as e:
             raise pytest.UsageError(f"{ADAPTER_OPTION} {spec}: {e}") from None
+        timeout = config.getoption(CALL_TIMEOUT_OPTION, None)
+        if timeout is not None and not timeout > 0:
+            raise pytest.UsageError(f"{CALL_TIMEOUT_OPTION}: give a number of seconds above 0")
 
 
 @pytest.fixture(scope="session")
@@ -61,11 +74,15 @@ def conformance_result(request: pytest.FixtureRequest) -> Any:
     if not spec:
         pytest.skip(f"no adapter named: pass {ADAPTER_OPTION} SPEC")
     from . import ConformanceError, run_conformance
+    from ._faults import DEFAULT_CALL_TIMEOUT
 
     try:
-        result = run_conformance(config.stash[_FACTORY], config.getoption(PROFILE_OPTION),
+        result = run_conformance(spec, config.getoption(PROFILE_OPTION),
                                  seed=config.getoption(SEED_OPTION), spec=spec,
-                                 max_examples=config.getoption(MAX_EXAMPLES_OPTION))
+                                 max_examples=config.getoption(MAX_EXAMPLES_OPTION),
+                                 isolate=not config.getoption(IN_PROCESS_OPTION),
+                                 call_timeout=config.getoption(CALL_TIMEOUT_OPTION)
+                                 or DEFAULT_CALL_TIMEOUT)
     except ConformanceError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_RESULT] = result

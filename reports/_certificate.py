@@ -24,8 +24,9 @@ FORMAT = "wcifs-conformance-certificate"
 #: 2 added ``coverage``; 3 made a level met only when every invariant it rests on was
 #: exercised (``conformance.level_verdicts``), added ``verdict.why``, the ``custom`` profile
 #: (a budget other than the profile's), ``run.stopped_early`` and ``adapter.ci_commit``.
-#: ``verify`` still accepts certificates of versions 1 and 2.
-FORMAT_VERSION = 3
+#: 4 added ``run.isolation`` (the adapter ran in its own process, or ``in-process``) and
+#: ``run.call_timeout``. ``verify`` still accepts certificates of versions 1 to 3.
+FORMAT_VERSION = 4
 #: The first format version whose certificates record ``coverage``.
 COVERAGE_SINCE = 2
 #: The first format version whose ``levels`` are the level verdicts (met: nothing failed and
@@ -207,6 +208,8 @@ def build_certificate(
             "seed": result.seed,
             "settings": settings,
             "stopped_early": bool(result.stopped_early),
+            "isolation": str(result.settings.get("isolation", "in-process")),
+            "call_timeout": float(result.settings.get("call_timeout", 0.0)),
             "started": result.started,
             "finished": result.finished,
             "seconds": float(result.stats.get("seconds", 0.0)),

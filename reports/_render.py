@@ -120,6 +120,13 @@ def _hot_path_view(bench: Mapping[str, Any]) -> dict[str, Any] | None:
                 bars.append((f"{who} {what}", float(value), colour))
     rest = {k: v for k, v in bench.items() if k not in ("adapter", "reference")}
     notes = [str(side["note"]) for side in (ours, ref) if side.get("note")]
+    native = bench.get("native")
+    if isinstance(native, Mapping):
+        notes.append(
+            f"Timed natively (a C library through ctypes measures ctypes): post_create "
+            f"{_num(native.get('post_create_ns'))} ns beside a native hash-table floor of "
+            f"{_num(native.get('floor_ns'))} ns, ratio {_num(native.get('ratio'))}."
+            if native.get("measured") else f"Native hot path {native.get('note')}.")
     return {"rows": rows, "chart": hot_path_chart(bars) if bars else None,
             "rest": list(_flatten("", rest)), "notes": notes,
             "names": (ours.get("name", "adapter"), ref.get("name", "reference"))}
@@ -238,6 +245,10 @@ def run_notes(cert: Mapping[str, Any]) -> list[str]:
                      f"{cert.get('format_version')} named the profile all the same)")
     if run.get("stopped_early", stats.get("stopped_early")):
         notes.append(f"stopped early at a violation after {_examples(stats.get('examples'))}")
+    if run.get("isolation") == "in-process":
+        notes.append("in-process: the adapter shared the suite's process (--in-process), "
+                     "so this result holds only if the adapter is trusted not to have "
+                     "touched the suite")
     return notes
 
 
@@ -308,6 +319,9 @@ def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: s
         ("seed", str(run["seed"])),
         *([("stopped early", "yes: at a violation" if run["stopped_early"] else "no")]
           if "stopped_early" in run else []),
+        *([("adapter ran", "in its own process (isolated)" if run["isolation"] == "isolated"
+            else "in the suite's process (--in-process)")] if "isolation" in run else []),
+        *([("call timeout", f"{run['call_timeout']:g} s")] if "call_timeout" in run else []),
         *[(f"setting {k}", "—" if v is None else str(v)) for k, v in run["settings"].items()],
         ("started", run["started"]),
         ("finished", run["finished"]),

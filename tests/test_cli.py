@@ -335,7 +335,7 @@ def test_certify_records_the_hot_path_when_the_benchmark_module_has_it(
     figures = {"unit": "ns", "floor_dict_get_ns": 20.0,
                "adapter": {"post_create_hit_ns": 60.0, "post_create_ratio": 3.0},
                "reference": {"post_create_hit_ns": 50.0, "post_create_ratio": 2.5}}
-    _fake_bench(monkeypatch, hot_path=lambda factory: figures)
+    _fake_bench(monkeypatch, hot_path_for=lambda session: figures)
     run(["certify", "--adapter", FAULTY, *FAULTY_RUN, "--out", str(tmp_path / "b")])
     cert = json.loads((tmp_path / "b" / "certificate.json").read_text())
     assert cert["benchmark"] == figures
@@ -351,10 +351,10 @@ def test_certify_with_no_bench_records_the_run(tmp_path: Path) -> None:
 
 def test_a_failing_hot_path_does_not_cost_the_certificate(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def hot_path(factory: Any) -> dict[str, Any]:
+    def hot_path_for(session: Any) -> dict[str, Any]:
         raise RuntimeError("timer broke")
 
-    _fake_bench(monkeypatch, hot_path=hot_path)
+    _fake_bench(monkeypatch, hot_path_for=hot_path_for)
     run(["certify", "--adapter", FAULTY, *FAULTY_RUN, "--out", str(tmp_path / "b")])
     cert = json.loads((tmp_path / "b" / "certificate.json").read_text())
     assert cert["benchmark"]["hot_path"] is None
@@ -366,8 +366,8 @@ def test_bench_calls_run_bench_and_prints_where_it_wrote(
         capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[tuple[str, Path]] = []
 
-    def run_bench(spec: str, factory: Any, out_dir: Path) -> Path:
-        assert callable(factory)
+    def run_bench(spec: str, out_dir: Path, extra_args: list[str]) -> Path:
+        assert extra_args == ["--conformance-call-timeout", "5.0"]
         calls.append((spec, out_dir))
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "benchmark.json").write_text("{}")

@@ -167,9 +167,13 @@ LAYERS = {
     "reference.adapter": 2,
     "conformance": 1, "conformance._invariants": 1, "conformance._profiles": 1,
     "conformance._errors": 1, "conformance._version": 1, "conformance._formats": 1,
+    "conformance._faults": 1, "conformance._wire": 1, "conformance._watchdog": 1,
+    "conformance._remote": 2,
     "strategies": 3,
     "conformance._loading": 4, "conformance._workloads": 4, "conformance._check": 4,
-    "conformance._bench": 4, "conformance._engine": 5,
+    "conformance._bench": 4,
+    "conformance._session": 4, "conformance._worker": 4,
+    "conformance._engine": 5,
     "reports": 2,
     "conformance._cli": 6, "conformance.plugin": 6, "conformance.test_adapter": 6,
 }
@@ -327,8 +331,10 @@ def test_hypothesis_shrinks_below_the_fragment_floor() -> None:
     for the engine's own minimizer."""
     from conformance._engine import _hypothesis_run
     from conformance._profiles import PROFILES
+    from conformance._session import InProcess
 
-    found, example, _ = _hypothesis_run(load_adapter(f"{GALLERY}:SkipsScratch"),
+    spec = f"{GALLERY}:SkipsScratch"
+    found, example, _ = _hypothesis_run(InProcess(load_adapter(spec), spec),
                                         PROFILES["quick"], 2000, 1, Tally(),
                                         lambda *a: None)
     assert found is not None and example is not None

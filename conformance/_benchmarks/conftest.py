@@ -14,12 +14,13 @@ from typing import Any, TypeVar
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from ..plugin import ADAPTER_OPTION
+from ..plugin import ADAPTER_OPTION, CALL_TIMEOUT_OPTION
 
 #: Benchmarks run in this module order: the hot path first, on a quiet heap.
 ORDER = ("bench_hot_path", "bench_throughput", "bench_scale")
 _NOTES = pytest.StashKey[list[str]]()
 _TARGET = pytest.StashKey["BenchTarget"]()
+_SESSION = pytest.StashKey[Any]()
 T = TypeVar("T")
 
 
@@ -32,17 +33,30 @@ class BenchTarget:
 
 def _target(config: pytest.Config) -> BenchTarget:
     if _TARGET not in config.stash:
-        from .. import ConformanceError, load_adapter
+        from .. import ConformanceError
         from .._bench import adapter_identity
+        from .._faults import DEFAULT_CALL_TIMEOUT
+        from .._session import InProcess, open_adapter
 
         spec = config.getoption(ADAPTER_OPTION) or "reference"
+        timeout = config.getoption(CALL_TIMEOUT_OPTION) or DEFAULT_CALL_TIMEOUT
         try:
-            factory = load_adapter(spec)
+            # These benchmarks run in their own process: the in-process hot path is what
+            # they time. An exec: adapter stays in its process, timed through the protocol.
+            session = open_adapter(spec, isolate=False, call_timeout=timeout)
+            config.stash[_SESSION] = session
+            factory = session.factory if isinstance(session, InProcess) else session
             identity = adapter_identity(spec, factory)
         except ConformanceError as e:
             pytest.exit(f"{ADAPTER_OPTION} {spec}: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
         config.stash[_TARGET] = BenchTarget(spec, factory, identity)
     return config.stash[_TARGET]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.close()
 
 
 def note(config: pytest.Config, text: str) -> None:
