@@ -171,7 +171,7 @@ LAYERS = {
     "conformance._remote": 2,
     "strategies": 3,
     "conformance._loading": 4, "conformance._workloads": 4, "conformance._check": 4,
-    "conformance._bench": 4,
+    "conformance._bench": 4, "conformance._native": 4, "conformance._native_bench": 4,
     "conformance._session": 4, "conformance._worker": 4,
     "conformance._engine": 5,
     "reports": 2,
