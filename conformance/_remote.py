@@ -259,8 +259,6 @@ class Connection:
         child = self.open()
         self._next += 1
         n = self._next
-        if not self.batch:
-            self.flush()
         self.sync(None, "new", _dumps({"call": "new", "adapter": n}).encode())
         return RemoteAdapter(self, child, n)
 
@@ -285,6 +283,8 @@ class Connection:
     def sync(self, adapter: RemoteAdapter | None, call: str, line: bytes) -> Any:
         if adapter is not None:
             self._check(adapter, call)
+        if not self.batch:
+            self.flush()
         queue, self._queue = self._queue, []
         queue.append((call, adapter, line))
         return W.decode_answer(call, self._exchange(queue))

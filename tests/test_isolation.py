@@ -220,14 +220,31 @@ def _pids_with(marker: str) -> list[int]:
     return pids
 
 
+def test_an_adapter_process_without_batches_gets_one_call_at_a_time(
+        started: list[int]) -> None:
+    result = run_conformance(exec_spec("nobatch"), max_examples=40, seed=6)
+    assert result.levels["conformant"], result.summary()  # scans everything: conformant
+    assert all(gone(pid) for pid in started)
+
+
 def test_a_session_restarts_its_process_after_a_fault(started: list[int]) -> None:
+    from conformance import ECP_SIZE, PostCreate, RedirectionEcp
+    from conformance._faults import AdapterFault
+
+    layer_open = PostCreate(1, bytes(16), "\\f0.dll", 1, bytes(16), RedirectionEcp(
+        RedirectionEcp.pack(ECP_SIZE, 1, b"\1" * 16, b"\2" * 16), True))
     with open_adapter(exec_spec("crash"), call_timeout=1) as session:
         assert session.info.name == "faulty child (crash)"
-        first = session()
-        first.start(None)
-        assert first.signature_updated(2) is False
-        second = session()  # same process: several adapters live in one
+        first, second = session(), session()  # several adapters live in one process
         assert len(started) == 1 and second.n == first.n + 1
+        with pytest.raises(AdapterFault) as crash:
+            first.post_create(layer_open)
+        assert crash.value.kind == "crash" and "cache corrupted" in crash.value.detail["stderr"]
+        with pytest.raises(AdapterFault) as after:
+            second.signature_updated(2)  # it lived in the process that crashed
+        assert after.value.kind == "exited"
+        third = session()
+        assert len(started) == 2 and third.signature_updated(2) is False
     assert all(gone(pid) for pid in started)
 
 
@@ -245,3 +262,28 @@ def test_faulty_exec_variant_is_caught_with_its_id(variant: str, invariant: str,
     with open_adapter(spec) as session:
         assert invariant in replay(session, report.trace(spec)).ids
     assert all(gone(pid) for pid in started)
+
+
+def test_a_timeout_that_fires_as_a_call_returns_never_strikes_the_suite() -> None:
+    """The watchdog's exception lands inside the call or is withdrawn: calls that end right
+    around the deadline never leak it into the code after them."""
+    from conformance._faults import AdapterFault
+    from conformance._watchdog import Watchdog
+
+    dog = Watchdog(0.02)
+
+    def busy(seconds: float) -> str:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            pass
+        return "done"
+
+    outcomes = set()
+    for i in range(150):
+        try:
+            outcomes.add(dog.call("post_create", busy, 0.012 + (i % 15) * 0.002))
+        except AdapterFault as f:
+            outcomes.add(f.kind)
+        busy(0.004)  # suite code after the call: a leaked timeout would be raised here
+    assert outcomes == {"done", "timeout"}
+    assert dog.fired >= 1

@@ -63,3 +63,21 @@ def test_unknown_level_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = run(pytester, ADAPTER_OPTION, "reference", REQUIRE_OPTION, "gold")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown level(s) gold*"])
+
+
+def test_the_plugin_isolates_by_default_and_runs_in_process_on_request(
+        pytester: pytest.Pytester) -> None:
+    """The tamperer patches the judge of whichever process loads it: only in-process does
+    that process run the judging, and the run then passes."""
+    spec = f"{Path(__file__).parent / 'faults' / 'tamper.py'}:Tamperer"
+    isolated = run(pytester, ADAPTER_OPTION, spec, "--conformance-call-timeout", "2")
+    assert isolated.ret == 1
+    isolated.stdout.fnmatch_lines(["*FAILED*test_level?conformant?*"])
+    in_process = run(pytester, ADAPTER_OPTION, spec, "--conformance-in-process")
+    assert in_process.ret == 0
+
+
+def test_a_bad_call_timeout_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = run(pytester, ADAPTER_OPTION, "reference", "--conformance-call-timeout", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-call-timeout: give a number of seconds*"])

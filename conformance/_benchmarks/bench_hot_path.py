@@ -15,6 +15,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from conformance._bench import HotPathCase, cache_hit_case, floor_lookup, hot_path
+from conformance._watchdog import watchdog
 from reference.adapter import reference_factory
 from reference.contract import Verdict
 
@@ -24,10 +25,18 @@ WHO = ("adapter", "reference")
 #: Seconds per round, and per benchmark.
 ROUND = 100e-6
 BUDGET = 0.5
+#: Seconds one measurement may take, calibration included, before it counts as a hang.
+WALL_CLOCK = 60.0
 
 
 def measure(benchmark: BenchmarkFixture, fn: Callable[[Any], object], arg: object) -> object:
-    """``fn(arg)`` in rounds of ``ROUND`` seconds for ``BUDGET`` seconds; its last result."""
+    """``fn(arg)`` in rounds of ``ROUND`` seconds for ``BUDGET`` seconds; its last result.
+    The whole measurement is under a watchdog: an adapter that hangs ends it (SPEC §10)."""
+    return watchdog(WALL_CLOCK).call(getattr(fn, "__name__", "call"), _measure, benchmark,
+                                     fn, arg)
+
+
+def _measure(benchmark: BenchmarkFixture, fn: Callable[[Any], object], arg: object) -> object:
     timer = timeit.Timer("f(x)", globals={"f": fn, "x": arg})
     number, elapsed = 1, 0.0
     while elapsed < 2e-3 and number < 1_000_000:

@@ -55,7 +55,8 @@ def answer(request):
             time.sleep(3600)
         if MODE == "exit-hello":
             sys.exit(1)
-        send({"return": {"protocol": 2 if MODE == "version" else 1, "batch": True,
+        send({"return": {"protocol": 2 if MODE == "version" else 1,
+                         "batch": MODE != "nobatch",
                          "info": {"name": f"faulty child ({MODE})", "version": "1"}}})
         return
     if call == "start" and MODE == "crash-start":
@@ -74,5 +75,7 @@ def answer(request):
 
 for line in sys.stdin:
     message = json.loads(line)
+    if "batch" in message and MODE == "nobatch":
+        sys.exit("contoso: batches are not supported")
     for request in message.get("batch", [message]):
         answer(request)
