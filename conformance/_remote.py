@@ -275,16 +275,17 @@ class Connection:
             self.sync(adapter, call, line)
 
     def flush(self) -> None:
-        """Send what was held back, one call at a time (an adapter without batches)."""
-        queue, self._queue = self._queue, []
-        for call, adapter, line in queue:
-            self._exchange([(call, adapter, line)])
+        """Send what was held back, one call at a time (an adapter without batches). A drop
+        queued meanwhile (an adapter collected during an exchange) goes too."""
+        while self._queue:
+            self._exchange([self._queue.pop(0)])
 
     def sync(self, adapter: RemoteAdapter | None, call: str, line: bytes) -> Any:
         if adapter is not None:
             self._check(adapter, call)
         if not self.batch:
             self.flush()
+            return W.decode_answer(call, self._exchange([(call, adapter, line)]))
         queue, self._queue = self._queue, []
         queue.append((call, adapter, line))
         return W.decode_answer(call, self._exchange(queue))

@@ -162,7 +162,7 @@ def open_adapter(spec: str, *, isolate: bool = True,
         raise ValueError("call_timeout must be positive")
     parsed = parse_spec(spec)
     if parsed.kind == "exec":
-        return Isolated(spec, shlex.split(parsed.target), call_timeout).start()
+        return Isolated(spec, shlex.split(parsed.target), call_timeout, _adapter_env()).start()
     if not isolate:
         return InProcess(load_adapter(spec), spec, call_timeout)
     if parsed.kind == "module":
@@ -189,10 +189,18 @@ def as_session(adapter: Callable[[], Any] | str | AdapterSession,
     return InProcess(adapter, spec, call_timeout), True
 
 
+#: What an adapter process must not inherit: the passphrase of the bundle's signing key.
+SECRET_VARIABLES = ("WCIFS_SIGN_KEY_PASSPHRASE",)
+
+
+def _adapter_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+
+
 def _worker_env() -> dict[str, str]:
     """The worker sees this process's ``sys.path``, and finds the suite even when the
     suite's own package was put on the path by hand."""
-    env = dict(os.environ)
+    env = _adapter_env()
     here = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join([here, *filter(None, [env.get("PYTHONPATH")])])
     env["WCIFS_WORKER_PATH"] = json.dumps([p or os.getcwd() for p in sys.path])

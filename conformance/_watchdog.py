@@ -9,6 +9,7 @@ interrupted only when it returns to Python, which is why isolation is the defaul
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import time
 from typing import Any
@@ -42,11 +43,10 @@ class Watchdog:
         self.fired = 0
         self._thread: threading.Thread | None = None
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._watch, name="wcifs-call-watchdog",
-                                            daemon=True)
-            self._thread.start()
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="wcifs-call-watchdog",
+                                        daemon=True)
+        self._thread.start()
 
     def _watch(self) -> None:
         tick = min(0.25, max(0.01, self.timeout / 8))
@@ -62,11 +62,12 @@ class Watchdog:
                     _set_async_exc(thread, ctypes.py_object(CallTimedOut))
 
     def begin(self) -> int:
-        self._ensure_thread()
-        with self._lock:
-            self._seq += 1
-            self._active = (self._seq, threading.get_ident(), time.monotonic())
-            return self._seq
+        if self._thread is None:
+            self._start_thread()
+        # One assignment, atomic under the GIL: the watchdog sees the call whole or not yet.
+        seq = self._seq = self._seq + 1
+        self._active = (seq, threading.get_ident(), time.monotonic())
+        return seq
 
     def end(self, seq: int) -> bool:
         """Close call ``seq``; True if it timed out. A timeout fired too late to land inside
@@ -99,6 +100,17 @@ class Watchdog:
 
 
 _shared: dict[float, Watchdog] = {}
+
+
+def _after_fork() -> None:
+    # A forked process has none of its parent's threads: each watchdog starts its own anew.
+    for dog in _shared.values():
+        dog._thread = None
+        dog._active = None
+        dog._lock = threading.Lock()  # the parent's watchdog may have held it
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def watchdog(timeout: float) -> Watchdog:

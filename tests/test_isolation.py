@@ -287,3 +287,19 @@ def test_a_timeout_that_fires_as_a_call_returns_never_strikes_the_suite() -> Non
         busy(0.004)  # suite code after the call: a leaked timeout would be raised here
     assert outcomes == {"done", "timeout"}
     assert dog.fired >= 1
+
+
+def test_an_adapter_process_does_not_inherit_the_signing_passphrase(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance._cli import PASSPHRASE_ENV
+    from conformance._session import SECRET_VARIABLES
+
+    assert PASSPHRASE_ENV in SECRET_VARIABLES
+    monkeypatch.setenv(PASSPHRASE_ENV, "hunter2")
+    monkeypatch.setenv("WCIFS_TEST_VISIBLE", "yes")
+    for spec in (exec_spec("none"), "reference"):
+        with open_adapter(spec) as session:
+            assert session.info.name  # started
+            environ = (Path("/proc") / str(session.main.child.pid) / "environ").read_bytes()
+        assert b"WCIFS_TEST_VISIBLE=yes" in environ
+        assert b"hunter2" not in environ
