@@ -609,14 +609,26 @@ def _described(setup: O.Setup, ops: Sequence[O.Op]) -> list[str]:
     return steps + [str(op) for op in ops[len(steps):]]
 
 
-def replay(factory: Callable[[], Any], trace: dict[str, Any],
-           require: Sequence[str] = (CONFORMANT,)) -> ReplayOutcome:
+def replay(adapter: Callable[[], Any] | str, trace: dict[str, Any],
+           require: Sequence[str] = (CONFORMANT,), *, isolate: bool | None = None,
+           call_timeout: float = DEFAULT_CALL_TIMEOUT) -> ReplayOutcome:
     """Re-run a trace (as written by :meth:`ViolationReport.trace`) deterministically and
     judge it: does its violation recur, and does anything else break a level in ``require``
     (``conformant`` always counts: every level rests on it)?
 
-    A trace without ``invariant`` (a hand-written history) is judged on the levels alone.
+    ``adapter``, ``isolate`` and ``call_timeout`` are as for :func:`run_conformance`. A
+    trace without ``invariant`` (a hand-written history) is judged on the levels alone.
     Raises ``ValueError`` for a malformed trace."""
+    session, owned = as_session(adapter, call_timeout, isolate)
+    try:
+        return _replay(session, trace, require)
+    finally:
+        if owned:
+            session.close()
+
+
+def _replay(factory: AdapterSession, trace: dict[str, Any],
+            require: Sequence[str]) -> ReplayOutcome:
     inv = trace.get("invariant")
     if inv is not None and inv not in INVARIANTS:
         raise ValueError(f"trace names no known invariant ({inv!r})")
