@@ -307,7 +307,7 @@ def hot_path(factory: Factory, *, seconds: float = 0.3,
         calls[f"{prefix} pre_create"] = (case.adapter.pre_create, case.pre)
     times = _per_call_ns(calls, seconds, call_timeout=call_timeout)
     floor = times["floor"]
-    stable = {prefix: not case.cache_hit or _verdict(case) is Verdict.SKIP
+    stable = {prefix: not case.cache_hit or _verdict(case, call_timeout) is Verdict.SKIP
               for prefix, case in (("adapter", ours), ("reference", ref))}
     return {
         "unit": "ns",
@@ -382,9 +382,11 @@ def _json_from(cmd: list[str], env: Mapping[str, str] | None, limit: float) -> d
     return figures
 
 
-def _verdict(case: HotPathCase) -> object:
+def _verdict(case: HotPathCase, call_timeout: float = DEFAULT_CALL_TIMEOUT) -> object:
     try:
-        return case.adapter.post_create(case.post)
+        return watchdog(call_timeout).call("post_create", case.adapter.post_create, case.post)
+    except AdapterFault as f:
+        raise ProtocolError(f"post_create {f.what} during the hot-path benchmark") from None
     except Exception as e:
         raise ProtocolError(f"post_create raised {_one_line(e)} during the hot-path benchmark"
                             ) from e

@@ -566,8 +566,7 @@ def _bench(args: argparse.Namespace) -> int:
     parsed = parse_spec(args.adapter)
     if parsed.kind == "module":
         check_module_exists(parsed.target)
-    name = parsed.attr or Path(parsed.target.split()[0] if parsed.target else "adapter").stem
-    out: Path = args.out or _default_dir(name, "-bench")
+    out: Path = args.out or _default_dir(parsed.attr or parsed.target, "-bench")
     try:
         path = run_bench(args.adapter, out, extra_args=["--conformance-call-timeout",
                                                         str(args.call_timeout)])
