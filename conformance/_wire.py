@@ -22,7 +22,7 @@ from reference.contract import (
     Verdict,
 )
 
-#: Each hook's argument: its key in the request and its codec.
+#: The key under which each hook's argument travels in a request.
 ARGUMENT = {
     "pre_create": "create",
     "post_create": "create",
