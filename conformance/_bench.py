@@ -47,19 +47,20 @@ from reference import ops as O
 from reference.adapter import reference_factory
 from reference.contract import (
     AdapterInfo,
-    BaseAdapter,
+    FileChange,
     PostCreate,
     PreCreate,
     ScanOrigin,
     ScanOutcome,
     ScanResult,
+    Services,
     Verdict,
 )
 from reference.model import World
 
 from ._errors import AdapterStartError, ConformanceError, ProtocolError
 from ._faults import DEFAULT_CALL_TIMEOUT, AdapterFault
-from ._loading import instantiate
+from ._loading import adapter_info, instantiate
 from ._version import __version__
 from ._watchdog import watchdog
 
@@ -121,35 +122,58 @@ def _one_line(e: BaseException) -> str:
 
 
 # --- the hot path -----------------------------------------------------------------------
-class _Recorder:
-    """Forwards every hook to the adapter and keeps the last create it saw."""
+#: One adapter call as the model made it: the hook, its argument, the adapter's answer.
+#: ``start``'s argument is the signature version its services reported.
+Event = tuple[str, object, object]
 
-    _OPTIONAL = frozenset({"start", "scan_completed", "file_changed", "signature_updated",
-                           "proactive_scan_completed", "proactive_scan_aborted", "stop"})
+#: The model's operations that prime a cache hit: a one-file local layer laid out (and
+#: scanned), a container, and two opens of the file.
+PRIMING = (O.InstallLayer(files=1), O.StartContainer(), O.OpenFile(0, 0), O.OpenFile(0, 0))
+
+
+class _Recorder:
+    """Forwards every hook to the adapter and records each call as an :data:`Event`."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
-        self.pre: PreCreate | None = None
-        self.post: PostCreate | None = None
-        self.verdict: object = None
+        self.events: list[Event] = []
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return getattr(self.inner, name)
-        except AttributeError:
-            if name in self._OPTIONAL:
-                return getattr(BaseAdapter(), name)
-            raise
+    def _call(self, hook: str, argument: object) -> Any:
+        answer = getattr(self.inner, hook)(argument)
+        self.events.append((hook, argument, answer))
+        return answer
+
+    def last(self, hook: str) -> Event | None:
+        return next((e for e in reversed(self.events) if e[0] == hook), None)
+
+    def start(self, services: Services) -> None:
+        self.events.append(("start", services.signature_version(), None))
+        self.inner.start(services)
 
     def pre_create(self, create: PreCreate) -> Any:
-        request = self.inner.pre_create(create)
-        self.pre = create
-        return request
+        return self._call("pre_create", create)
 
     def post_create(self, create: PostCreate) -> Any:
-        verdict = self.inner.post_create(create)
-        self.post, self.verdict = create, verdict
-        return verdict
+        return self._call("post_create", create)
+
+    def scan_completed(self, result: ScanResult) -> None:
+        self._call("scan_completed", result)
+
+    def file_changed(self, change: FileChange) -> None:
+        self._call("file_changed", change)
+
+    def signature_updated(self, version: int) -> Any:
+        return self._call("signature_updated", version)
+
+    def proactive_scan_completed(self, version: int) -> None:
+        self._call("proactive_scan_completed", version)
+
+    def proactive_scan_aborted(self, version: int) -> None:
+        self._call("proactive_scan_aborted", version)
+
+    def stop(self) -> None:
+        self.inner.stop()
+        self.events.append(("stop", None, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +190,8 @@ class HotPathCase:
     verdict: object
     #: The backing ``FileId + VolumeGuid`` of the file (what the ECP names).
     key: bytes
+    #: Every call that primed it, in order (the native harness replays them).
+    events: tuple[Event, ...] = ()
 
     @property
     def cache_hit(self) -> bool:
@@ -185,13 +211,6 @@ def _make(factory: Factory) -> Any:
         raise AdapterStartError(f"the adapter could not be created: {_one_line(e)}") from e
 
 
-def _info(adapter: Any) -> AdapterInfo:
-    info = getattr(adapter, "info", None)
-    if isinstance(info, AdapterInfo):
-        return info
-    return AdapterInfo(name=type(adapter).__name__, version="unknown")
-
-
 def cache_hit_case(factory: Factory, call_timeout: float = DEFAULT_CALL_TIMEOUT
                    ) -> HotPathCase:
     """Prime a fresh adapter through the model (install a one-file local layer, start a
@@ -202,8 +221,7 @@ def cache_hit_case(factory: Factory, call_timeout: float = DEFAULT_CALL_TIMEOUT
     dog = watchdog(call_timeout)
     try:
         world = dog.call("start", World, O.Setup(), recorder)
-        for op in (O.InstallLayer(files=1), O.StartContainer(), O.OpenFile(0, 0),
-                   O.OpenFile(0, 0)):
+        for op in PRIMING:
             step = op.kind
             dog.call(step, world.apply, op)
     except AdapterFault as f:
@@ -212,14 +230,16 @@ def cache_hit_case(factory: Factory, call_timeout: float = DEFAULT_CALL_TIMEOUT
     except Exception as e:
         raise ProtocolError(f"the adapter raised {_one_line(e)} while the hot-path benchmark "
                             f"primed it ({step})") from e
-    pre, post = recorder.pre, recorder.post
-    if pre is None or post is None or pre.silo is None:
+    pre, post = recorder.last("pre_create"), recorder.last("post_create")
+    if pre is None or post is None or not isinstance(pre[1], PreCreate) or pre[1].silo is None:
         raise BenchmarkError("the model did not produce a container-context open to measure")
-    if not isinstance(recorder.verdict, Verdict):
-        raise ProtocolError(f"post_create returned {recorder.verdict!r}, not a Verdict")
+    verdict = post[2]
+    if not isinstance(verdict, Verdict):
+        raise ProtocolError(f"post_create returned {verdict!r}, not a Verdict")
+    assert isinstance(post[1], PostCreate)
     backing = world.layers[0].files[O.layer_path(0)]
-    return HotPathCase(adapter, _info(adapter), pre, post, recorder.verdict,
-                       backing.file_id + backing.volume_guid)
+    return HotPathCase(adapter, adapter_info(adapter), pre[1], post[1], verdict,
+                       backing.file_id + backing.volume_guid, tuple(recorder.events))
 
 
 def floor_lookup(key: bytes, value: int = 1) -> tuple[Callable[[bytes], int | None], bytes]:
@@ -333,7 +353,7 @@ def hot_path_for(session: Any, *, seconds: float = 0.3) -> dict[str, Any]:
 
     timeout = session.call_timeout
     if session.mode == IN_PROCESS:
-        figures = hot_path(session.factory, seconds=seconds, call_timeout=timeout)
+        figures = hot_path(session.raw, seconds=seconds, call_timeout=timeout)
         figures["isolation"] = IN_PROCESS
         if session.spec.startswith("lib:"):
             from ._native_bench import native_hot_path
@@ -342,7 +362,7 @@ def hot_path_for(session: Any, *, seconds: float = 0.3) -> dict[str, Any]:
         return figures
     assert isinstance(session, Isolated)
     if session.spec.startswith("exec:"):
-        figures = hot_path(session, seconds=seconds, call_timeout=timeout)
+        figures = hot_path(session.raw, seconds=seconds, call_timeout=timeout)
         figures["isolation"] = "exec"
         figures["method"] += "; each adapter call is a round trip to the adapter process"
         return figures
@@ -396,7 +416,7 @@ def _verdict(case: HotPathCase, call_timeout: float = DEFAULT_CALL_TIMEOUT) -> o
 def adapter_identity(spec: str, factory: Factory) -> dict[str, str]:
     """What the benchmark report names: the spec, the declared ``AdapterInfo`` and the
     factory it resolved to."""
-    info = _info(_make(factory))
+    info = adapter_info(_make(factory))
     return {
         "spec": spec,
         "name": info.name,

@@ -44,9 +44,9 @@ from ._invariants import (
     LevelVerdict,
     level_verdicts,
 )
-from ._loading import instantiate
+from ._loading import adapter_info, instantiate
 from ._profiles import CUSTOM, PROFILES, RunProfile, default_seed
-from ._session import AdapterSession, as_session
+from ._session import AdapterSession, InProcess, as_session
 from ._version import __version__, suite_commit
 from ._watchdog import DEFAULT_CALL_TIMEOUT
 from ._workloads import Workload, standard_workloads
@@ -269,8 +269,7 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
             reports[("all", fatal.id)] = _minimized(factory, setup, ops[: fatal.step + 1],
                                                     fatal.id, "all", fatal)
     efficiency: list[WorkloadResult] = []
-    hung = fatal is not None and fatal.detail.get("fault") == "timeout"
-    if workloads and not hung and not factory.out_of_time:
+    if workloads and not (fatal is not None and _hang(fatal)) and not factory.out_of_time:
         notify("workloads", generated, _found(tally, reports))
         efficiency = _run_workloads(factory, tally, reports)
     notify("minimizing", generated, _found(tally, reports))
@@ -376,9 +375,7 @@ def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
         raise AdapterStartError(f"the adapter could not be created: {type(e).__name__}: {e}",
                                 hint="the factory must build an adapter with no arguments"
                                 ) from e
-    info = getattr(adapter, "info", None)
-    if not isinstance(info, AdapterInfo):
-        info = AdapterInfo(name=type(adapter).__name__, version="unknown")
+    info = adapter_info(adapter)
     try:
         Checker(lambda: adapter, O.Setup(), Tally(), probe=False).run(())
     except Violation as v:
@@ -419,7 +416,7 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
             checker = Checker(factory, setup, tally)
             checker.run(ops, scenes=scenes)
         except Violation as v:
-            if v.detail.get("fault") == "timeout":
+            if _hang(v):
                 # Shrinking would sit through the timeout on every attempt: leave Hypothesis
                 # (a BaseException passes through it), minimize under a budget of timeouts.
                 raise _Hung(setup, ops, v) from None
@@ -464,6 +461,11 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
         setup, ops = last[0] if last else broken[0][:2] if broken else (O.Setup(), [])
         raise _internal(setup, ops, e) from e
     return None, None, generated[0]
+
+
+def _hang(v: Violation) -> bool:
+    """An adapter call timed out (SAFE-13): every replay of it costs a whole timeout."""
+    return v.detail.get("fault") == "timeout"
 
 
 class _Hung(BaseException):
@@ -547,12 +549,8 @@ def _nondeterministic(v: Violation) -> Violation:
 def _unshrunk(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
               found: Violation) -> ViolationReport:
     """A non-recurring failure's report: the example as it failed, described, unshrunk."""
-    steps: list[str] = []
-    with contextlib.suppress(Violation):
-        Checker(factory, setup, Tally(), probe=False).run(ops, steps)
-    steps += [str(op) for op in ops[len(steps):]]
     return ViolationReport(found.id, found.level, "all", found.summary, found.detail, setup,
-                           tuple(ops), steps, nondeterministic=True)
+                           tuple(ops), _described(factory, setup, ops), nondeterministic=True)
 
 
 def reproduce(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], inv: str,
@@ -568,19 +566,15 @@ def reproduce(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], i
     return rec.violation if rec is not None else None
 
 
-def _minimized(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], inv: str,
+def _minimized(factory: AdapterSession, setup: O.Setup, ops: Sequence[O.Op], inv: str,
                scope: str, found: Violation) -> ViolationReport:
     """Delete operations while the same violation recurs; then describe the survivors."""
     current = list(ops)
-
-    def out_of_time() -> bool:
-        return bool(getattr(factory, "out_of_time", False))
-
-    if not out_of_time() and reproduce(factory, setup, current, inv, scope) is not None:
+    if not factory.out_of_time and reproduce(factory, setup, current, inv, scope) is not None:
         chunk = max(1, len(current) // 2)
-        while chunk >= 1 and not out_of_time():
+        while chunk >= 1 and not factory.out_of_time:
             i = 0
-            while i < len(current) and not out_of_time():
+            while i < len(current) and not factory.out_of_time:
                 candidate = current[:i] + current[i + chunk:]
                 if candidate and reproduce(factory, setup, candidate, inv, scope) is not None:
                     current = candidate
@@ -588,10 +582,11 @@ def _minimized(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], 
                     i += chunk
             chunk //= 2
     steps: list[str] = []
-    if out_of_time() and found.detail.get("fault") != "timeout":
+    if factory.out_of_time and not _hang(found):
         # Another replay could hang again: describe the steps with the reference instead.
         return ViolationReport(found.id, found.level, scope, found.summary, found.detail,
-                               setup, tuple(current), _described(setup, current))
+                               setup, tuple(current),
+                               _described(reference_factory(SIGNATURE_CURRENT), setup, current))
     final = reproduce(factory, setup, current, inv, scope, steps) or found
     if final is not found:
         steps = steps[: final.step + 1]
@@ -600,12 +595,13 @@ def _minimized(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], 
                            tuple(current), steps)
 
 
-def _described(setup: O.Setup, ops: Sequence[O.Op]) -> list[str]:
-    """The steps of ``ops`` in words, as the model stands under the reference adapter."""
+def _described(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op]
+               ) -> list[str]:
+    """The steps of ``ops`` in words, as the model stands with ``factory``'s adapter; those
+    after a violation stopped it as their records print."""
     steps: list[str] = []
     with contextlib.suppress(Violation):
-        Checker(reference_factory(SIGNATURE_CURRENT), setup, Tally(), probe=False).run(
-            ops, steps)
+        Checker(factory, setup, Tally(), probe=False).run(ops, steps)
     return steps + [str(op) for op in ops[len(steps):]]
 
 
@@ -717,12 +713,11 @@ class ReplayOutcome:
         return f"Result: replays clean: {inv} does not recur{judged}{extra}."
 
 
-def _run_workloads(factory: Callable[[], Any], tally: Tally,
+def _run_workloads(factory: AdapterSession, tally: Tally,
                    reports: dict[tuple[str, str], ViolationReport]) -> list[WorkloadResult]:
     results = []
     for w, theirs in zip(standard_workloads(), _reference_scans(), strict=True):
-        ours = None if getattr(factory, "out_of_time", False) else _workload_scans(
-            factory, w, tally, reports)
+        ours = None if factory.out_of_time else _workload_scans(factory, w, tally, reports)
         results.append(WorkloadResult(
             w.name, w.title, w.containers,
             None if ours is None else round(ours / w.containers, 3),
@@ -733,11 +728,11 @@ def _run_workloads(factory: Callable[[], Any], tally: Tally,
 @functools.cache
 def _reference_scans() -> tuple[int, ...]:
     """The reference's container scans per workload: deterministic, so measured once."""
-    ref = reference_factory(SIGNATURE_CURRENT)
+    ref = InProcess(reference_factory(SIGNATURE_CURRENT), "reference")
     return tuple(_workload_scans(ref, w, Tally(), None) or 0 for w in standard_workloads())
 
 
-def _workload_scans(factory: Callable[[], Any], w: Workload, tally: Tally,
+def _workload_scans(factory: AdapterSession, w: Workload, tally: Tally,
                     reports: dict[tuple[str, str], ViolationReport] | None) -> int | None:
     before = tally.container_scans
     try:

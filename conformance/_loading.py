@@ -14,9 +14,10 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from reference.adapter import reference_factory
-from reference.contract import BaseAdapter
+from reference.contract import AdapterInfo, BaseAdapter
 
 from ._errors import AdapterLoadError, AdapterStartError
+from ._watchdog import Timed
 
 Factory = Callable[[], Any]
 
@@ -162,6 +163,17 @@ def instantiate(factory: Factory) -> Any:
         return adapter
     _check_hooks(adapter, type(adapter).__name__)
     return _WithDefaults(adapter, missing)
+
+
+def adapter_info(adapter: Any) -> AdapterInfo:
+    """What an adapter declares as ``info``; without a declaration, its class name (that of
+    the vendor's adapter, not of a suite wrapper around it)."""
+    info = getattr(adapter, "info", None)
+    if isinstance(info, AdapterInfo):
+        return info
+    while isinstance(adapter, _WithDefaults | Timed):
+        adapter = adapter._adapter
+    return AdapterInfo(name=type(adapter).__name__, version="unknown")
 
 
 def _no_colon(spec: str) -> NoReturn:

@@ -288,10 +288,7 @@ class NativeAdapter:
         self._status("stop")
 
     def pre_create(self, create: PreCreate) -> EcpRequest | int | None:
-        try:
-            data = create.path.encode()
-        except UnicodeEncodeError:  # a lone surrogate: passed on, not refused
-            data = create.path.encode("utf-8", "surrogatepass")
+        data = create.path.encode("utf-8", "surrogatepass")  # a lone surrogate passes
         path = self._path_at
         if len(data) >= _PATH_ROOM:
             path, data = self._far(data)
@@ -312,10 +309,7 @@ class NativeAdapter:
         return answer  # an invalid answer: the suite names it (SAFE-13)
 
     def post_create(self, create: PostCreate) -> Verdict | int:
-        try:
-            data = create.path.encode()
-        except UnicodeEncodeError:  # a lone surrogate: passed on, not refused
-            data = create.path.encode("utf-8", "surrogatepass")
+        data = create.path.encode("utf-8", "surrogatepass")  # a lone surrogate passes
         path = self._path_at
         if len(data) >= _PATH_ROOM:
             path, data = self._far(data)
@@ -349,10 +343,7 @@ class NativeAdapter:
         self._status("scan_completed", self._addr)
 
     def file_changed(self, change: FileChange) -> None:
-        try:
-            data = change.path.encode()
-        except UnicodeEncodeError:  # a lone surrogate: passed on, not refused
-            data = change.path.encode("utf-8", "surrogatepass")
+        data = change.path.encode("utf-8", "surrogatepass")  # a lone surrogate passes
         path = self._path_at
         if len(data) >= _PATH_ROOM:
             path, data = self._far(data)

@@ -6,10 +6,10 @@ harness shipped with the suite (``include/wcifs_native_bench.c``) and lets it ti
 cache-hit ``post_create`` natively, beside a native hash-table lookup of the same 32-byte
 key in the same run.
 
-The harness replays the events :func:`priming_events` records while the model drives the
-adapter exactly as :func:`conformance._bench.cache_hit_case` does (install a one-file
-local layer, start a container, open the file twice), so that its last ``post_create``
-is the local-layer cache hit the Python figures measure. Recording loads the library in
+The harness replays the events :func:`conformance._bench.cache_hit_case` records while the
+model primes the adapter (install a one-file local layer, start a container, open the file
+twice), so that its last ``post_create`` is the local-layer cache hit the Python figures
+measure. Recording loads the library in
 the calling process: call it where the adapter may run.
 """
 
@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reference import ops as O
 from reference.contract import (
     ChangeKind,
     EcpRequest,
@@ -36,93 +35,33 @@ from reference.contract import (
     ScanOrigin,
     ScanOutcome,
     ScanResult,
-    Services,
     Verdict,
 )
-from reference.model import World
 
+from ._bench import Event, cache_hit_case
 from ._errors import ProtocolError
-from ._loading import instantiate
 
 __all__ = ["HARNESS", "Event", "encode_events", "native_hot_path", "priming_events"]
 
 #: The harness's C source, compiled at bench time.
 HARNESS = Path(__file__).resolve().parent / "include" / "wcifs_native_bench.c"
 
-#: One adapter call as the model made it: the hook, its argument, the adapter's answer.
-#: ``start``'s argument is the signature version its services reported.
-Event = tuple[str, object, object]
-
-#: The model's operations that prime a cache hit (as in ``_bench.cache_hit_case``).
-PRIMING = (O.InstallLayer(files=1), O.StartContainer(), O.OpenFile(0, 0), O.OpenFile(0, 0))
-
 _OUTCOMES = {ScanOutcome.CLEAN: 0, ScanOutcome.INFECTED: 1, ScanOutcome.ERROR: 2}
 _ORIGINS = {ScanOrigin.ON_ACCESS: 0, ScanOrigin.PROACTIVE: 1}
 _KINDS = {ChangeKind.WRITE: 0, ChangeKind.DELETE: 1}
 
 
-class _Recorder:
-    """Forwards every hook to the adapter and records it as an :data:`Event`."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.events: list[Event] = []
-
-    def _call(self, hook: str, argument: object) -> Any:
-        answer = getattr(self.inner, hook)(argument)
-        self.events.append((hook, argument, answer))
-        return answer
-
-    def start(self, services: Services) -> None:
-        self.events.append(("start", services.signature_version(), None))
-        self.inner.start(services)
-
-    def pre_create(self, create: PreCreate) -> Any:
-        return self._call("pre_create", create)
-
-    def post_create(self, create: PostCreate) -> Any:
-        return self._call("post_create", create)
-
-    def scan_completed(self, result: ScanResult) -> None:
-        self._call("scan_completed", result)
-
-    def file_changed(self, change: FileChange) -> None:
-        self._call("file_changed", change)
-
-    def signature_updated(self, version: int) -> Any:
-        return self._call("signature_updated", version)
-
-    def proactive_scan_completed(self, version: int) -> None:
-        self._call("proactive_scan_completed", version)
-
-    def proactive_scan_aborted(self, version: int) -> None:
-        self._call("proactive_scan_aborted", version)
-
-    def stop(self) -> None:
-        self.inner.stop()
-        self.events.append(("stop", None, None))
-
-
 def priming_events(factory: Callable[[], Any]) -> list[Event]:
-    """The events a fresh adapter from ``factory`` sees while the model installs a
-    one-file local layer, starts a container and opens the file twice; the last
-    ``post_create`` among them is the second open."""
-    recorder = _Recorder(instantiate(factory))
-    step = "start"
-    try:
-        world = World(O.Setup(), recorder)
-        for op in PRIMING:
-            step = op.kind
-            world.apply(op)
-    except Exception as e:
-        raise ProtocolError(f"the adapter raised {type(e).__name__}: {e} while the native "
-                            f"hot-path benchmark primed it ({step})") from e
-    for hook, _, answer in recorder.events:
+    """The events a fresh adapter from ``factory`` sees while the hot-path benchmark primes
+    it (:func:`~conformance._bench.cache_hit_case`); the last ``post_create`` among them is
+    the second open. The harness can replay only well-typed answers."""
+    events = list(cache_hit_case(factory).events)
+    for hook, _, answer in events:
         if hook == "post_create" and type(answer) is not Verdict:
             raise ProtocolError(f"post_create returned {answer!r}, not a Verdict")
         if hook == "pre_create" and answer is not None and type(answer) is not EcpRequest:
             raise ProtocolError(f"pre_create returned {answer!r}, not an EcpRequest or None")
-    return recorder.events
+    return events
 
 
 def _x(data: bytes) -> str:

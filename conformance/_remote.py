@@ -35,7 +35,6 @@ EXIT_GRACE = 1.0
 MAX_LINE = 1 << 20
 _STDERR_TAIL = 1500
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Child:
@@ -97,10 +96,7 @@ class Child:
             buf += chunk
 
     def fault(self, call: str, kind: str, what: str) -> AdapterFault:
-        """Kill the child and describe what it did."""
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        """Kill the child and describe what it did, with the tail of its stderr."""
         detail = {"fault": kind}
         tail = self.stderr_tail()
         if tail:
@@ -133,24 +129,23 @@ class Child:
     def kill(self) -> None:
         if self.alive:
             self.alive = False
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
             self._reap()
 
     def close(self) -> None:
         """Close stdin and give the child :data:`EXIT_GRACE` to exit; then kill it."""
-        if not self.alive:
-            return
-        self.alive = False
-        with contextlib.suppress(OSError):
-            os.close(self._in)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(EXIT_GRACE)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever it left in its group
-        self._reap()
+        if self.alive:
+            self.alive = False
+            assert self.proc.stdin is not None
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(EXIT_GRACE)
+            self._reap()
 
     def _reap(self) -> None:
+        """Kill the process group (the child and whatever it left in it) and collect it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -171,10 +166,6 @@ def _kill_all() -> None:
         child.kill()
 
 
-def live_pids() -> list[int]:
-    """The process ids of the adapter processes this process has running."""
-    return sorted(c.pid for c in _LIVE)
-
 
 class Connection:
     """An adapter process that serves any number of adapters; restarted after a fault."""
@@ -189,7 +180,6 @@ class Connection:
         self.info = AdapterInfo(name="unnamed adapter", version="0")
         self.batch = False
         self.timeouts = 0
-        self.starts = 0
         self._next = 0
         #: Requests with a null answer not sent yet: (call, adapter, line).
         self._queue: list[tuple[str, RemoteAdapter | None, bytes]] = []
@@ -201,7 +191,6 @@ class Connection:
             return child
         self._queue.clear()
         child = self.child = Child(self.argv, self.env, self.cpu)
-        self.starts += 1
         try:
             self._hello(child)
         except BaseException:
@@ -210,7 +199,7 @@ class Connection:
         return child
 
     def _hello(self, child: Child) -> None:
-        child.write("hello", _dumps({"call": "hello", "protocol": PROTOCOL_VERSION}).encode()
+        child.write("hello", W.dumps({"call": "hello", "protocol": PROTOCOL_VERSION}).encode()
                     + b"\n")
         try:
             line = child.readline("hello", max(self.call_timeout,
@@ -259,7 +248,7 @@ class Connection:
         child = self.open()
         self._next += 1
         n = self._next
-        self.sync(None, "new", _dumps({"call": "new", "adapter": n}).encode())
+        self.sync(None, "new", W.dumps({"call": "new", "adapter": n}).encode())
         return RemoteAdapter(self, child, n)
 
     def dropped(self, adapter: RemoteAdapter) -> None:
@@ -307,42 +296,43 @@ class Connection:
             child.write(last_call, b'{"batch":[' + b",".join(r[2] for r in requests) + b"]}\n")
         error: AdapterFault | None = None
         value: Any = None
-        timeout = self.call_timeout
-        common = W.COMMON_ANSWERS
         for call, adapter, _ in requests:
-            while True:
-                try:
-                    line = child.readline(call, timeout)
-                except AdapterFault as f:
-                    if f.kind == "timeout":
-                        self.timeouts += 1
-                    raise
-                value = common.get(line, common)
-                if value is not common:
-                    break
-                try:
-                    answer = json.loads(line)
-                except ValueError:
-                    answer = None
-                if type(answer) is not dict:
-                    raise child.fault(call, "garbage", f"answered with garbage: {line[:80]!r}")
-                if "return" in answer:
-                    value = answer["return"]
-                    break
-                if "error" in answer:
-                    if error is None:
-                        tb = answer.get("traceback")
-                        error = AdapterFault(call, "raised", f"raised {answer['error']}",
-                                             {"traceback": str(tb)} if tb else {})
-                    break
-                if "service" in answer:
-                    self._serve(child, call, adapter, answer)
-                    continue
-                raise child.fault(call, "garbage", f"answered with neither return, error nor "
-                                  f"service: {line[:80]!r}")
+            value, failed = self._answer(child, call, adapter)
+            error = error or failed
         if error is not None:
             raise error
         return value
+
+    def _answer(self, child: Child, call: str, adapter: RemoteAdapter | None
+                ) -> tuple[Any, AdapterFault | None]:
+        """Read ``call``'s answer, serving any service requests before it: its value, or the
+        error the hook reported. A hang, garbage or an early exit raises at once."""
+        while True:
+            try:
+                line = child.readline(call, self.call_timeout)
+            except AdapterFault as f:
+                if f.kind == "timeout":
+                    self.timeouts += 1
+                raise
+            value = W.COMMON_ANSWERS.get(line, W.COMMON_ANSWERS)
+            if value is not W.COMMON_ANSWERS:
+                return value, None
+            try:
+                answer = json.loads(line)
+            except ValueError:
+                answer = None
+            if type(answer) is not dict:
+                raise child.fault(call, "garbage", f"answered with garbage: {line[:80]!r}")
+            if "return" in answer:
+                return answer["return"], None
+            if "error" in answer:
+                tb = answer.get("traceback")
+                return None, AdapterFault(call, "raised", f"raised {answer['error']}",
+                                          {"traceback": str(tb)} if tb else {})
+            if "service" not in answer:
+                raise child.fault(call, "garbage", f"answered with neither return, error nor "
+                                  f"service: {line[:80]!r}")
+            self._serve(child, call, adapter, answer)
 
     def _serve(self, child: Child, call: str, adapter: RemoteAdapter | None,
                request: dict[str, Any]) -> None:
@@ -357,7 +347,7 @@ class Connection:
             value = services.signature_version()
         elif name not in ("read_registry", "signature_version"):
             raise child.fault(call, "protocol", f"asked for an unknown service {name!r}")
-        child.write(call, _dumps({"value": value}).encode() + b"\n")
+        child.write(call, W.dumps({"value": value}).encode() + b"\n")
 
 
 def _start_error(f: AdapterFault) -> AdapterStartError:

@@ -34,6 +34,9 @@ ARGUMENT = {
 }
 
 
+#: Compact JSON, as every line of the protocol is written.
+dumps = json.JSONEncoder(separators=(",", ":")).encode
+
 # --- request lines, written out by hand: this is the protocol's hot path -------------------
 _str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
@@ -174,7 +177,5 @@ def decode_answer(call: str, value: Any) -> Any:
 
 
 def _short(value: Any) -> str:
-    import json
-
     text = json.dumps(value)
     return text if len(text) <= 120 else text[:117] + "..."

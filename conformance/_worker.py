@@ -15,12 +15,12 @@ import traceback
 from typing import Any, BinaryIO
 
 from . import _wire as W
+from ._loading import adapter_info, instantiate
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-#: The answers most calls get, encoded once.
-_NULL = b'{"return":null}\n'
-_ENCODED = {"SCAN": b'{"return":"SCAN"}\n', "SKIP": b'{"return":"SKIP"}\n',
-            True: b'{"return":true}\n', False: b'{"return":false}\n'}
+#: The answers most calls get, encoded once (the lines the suite decodes without parsing).
+_ENCODED = {value: line + b"\n" for line, value in W.COMMON_ANSWERS.items()
+            if type(value) is not dict}
+_NULL = _ENCODED[None]
 
 
 def _die_with_parent() -> None:
@@ -58,7 +58,7 @@ class Worker:
         self.adapters: dict[int, Any] = {}
 
     def write(self, obj: Any) -> None:
-        self.send(_dumps(obj).encode() + b"\n")
+        self.send(self.encode(obj))
 
     def send(self, line: bytes) -> None:
         self.stdout.write(line)
@@ -70,10 +70,10 @@ class Worker:
         return answer.get("value") if isinstance(answer, dict) else None
 
     def hello(self, request: dict[str, Any]) -> dict[str, Any]:
-        from reference.contract import PROTOCOL_VERSION, AdapterInfo
+        from reference.contract import PROTOCOL_VERSION
 
         from ._errors import ConformanceError
-        from ._loading import instantiate, load_adapter
+        from ._loading import load_adapter
 
         if request.get("protocol") != PROTOCOL_VERSION:
             return {"return": {"protocol": PROTOCOL_VERSION, "batch": True,
@@ -87,15 +87,11 @@ class Worker:
             return {"error": f"the adapter could not be created: {type(e).__name__}: {e} (the "
                              "factory must build an adapter with no arguments)",
                     "exit_code": 3}
-        info = getattr(adapter, "info", None)
-        if not isinstance(info, AdapterInfo):
-            info = AdapterInfo(name=type(adapter).__name__, version="unknown")
+        info = adapter_info(adapter)
         return {"return": {"protocol": PROTOCOL_VERSION, "batch": True,
                            "info": {"name": info.name, "version": info.version}}}
 
     def handle(self, request: dict[str, Any]) -> bytes:
-        from ._loading import instantiate
-
         call = request.get("call")
         try:
             if call == "new":
@@ -119,15 +115,13 @@ class Worker:
         except Exception as e:
             return self.encode({"error": f"{type(e).__name__}: {e}",
                                 "traceback": traceback.format_exc(limit=-6)})
-        if answer is None:
-            return _NULL
-        if type(answer) is str or type(answer) is bool:
+        if answer is None or type(answer) is str or type(answer) is bool:
             return _ENCODED[answer]
         return self.encode({"return": answer})
 
     @staticmethod
     def encode(obj: Any) -> bytes:
-        return _dumps(obj).encode() + b"\n"
+        return W.dumps(obj).encode() + b"\n"
 
     def serve(self) -> int:
         for raw in self.stdin:

@@ -16,7 +16,6 @@ alike).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 from conformance import run_conformance
 from conformance._bench import HotPathCase, cache_hit_case, floor_lookup
 from conformance._profiles import PROFILES, default_seed
-from conformance._session import AdapterSession, InProcess, open_adapter
+from conformance._session import AdapterSession, open_adapter
 from reference.adapter import reference_factory
 from reference.contract import Verdict
 
@@ -38,7 +37,6 @@ from .bench_hot_path import measure
 from .conftest import pedantic
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-INCLUDE = SAMPLES.parent / "include"
 EXEC_SAMPLE = f"exec:{sys.executable} {SAMPLES / 'exec_adapter.py'}"
 EXAMPLES = int(os.environ.get("WCIFS_BENCH_PROTOCOL_EXAMPLES", "1000"))
 ROUTES = ("reference in-process", "reference isolated", "exec sample", "lib sample isolated",
@@ -77,8 +75,7 @@ def sessions(c_sample: str | None) -> Iterator[dict[str, AdapterSession]]:
 
 
 def _case(session: AdapterSession) -> HotPathCase:
-    # In-process, the adapter's own method (no watchdog wrapper); otherwise the round trip.
-    return cache_hit_case(session.factory if isinstance(session, InProcess) else session)
+    return cache_hit_case(session.raw)
 
 
 @pytest.mark.benchmark(group="protocol-round-trip")
@@ -123,10 +120,3 @@ def test_certify_time(benchmark: BenchmarkFixture, sessions: dict[str, AdapterSe
     benchmark.extra_info.update(
         metric="certify_seconds", route=route, examples=EXAMPLES,
         ratio_to_in_process_reference=None if not base else round(_SECONDS[route] / base, 2))
-
-
-def test_compiler_present_or_said() -> None:
-    """Not a benchmark: records in the output whether the C sample could be measured."""
-    if shutil.which("cc") is None:
-        pytest.skip("no C compiler")
-    assert INCLUDE.joinpath("wcifs_adapter.h").is_file()

@@ -36,7 +36,7 @@ def _target(config: pytest.Config) -> BenchTarget:
         from .. import ConformanceError
         from .._bench import adapter_identity
         from .._faults import DEFAULT_CALL_TIMEOUT
-        from .._session import InProcess, open_adapter
+        from .._session import open_adapter
 
         spec = config.getoption(ADAPTER_OPTION) or "reference"
         timeout = config.getoption(CALL_TIMEOUT_OPTION) or DEFAULT_CALL_TIMEOUT
@@ -45,7 +45,7 @@ def _target(config: pytest.Config) -> BenchTarget:
             # they time. An exec: adapter stays in its process, timed through the protocol.
             session = open_adapter(spec, isolate=False, call_timeout=timeout)
             config.stash[_SESSION] = session
-            factory = session.factory if isinstance(session, InProcess) else session
+            factory = session.raw
             identity = adapter_identity(spec, factory)
         except ConformanceError as e:
             pytest.exit(f"{ADAPTER_OPTION} {spec}: {e}", returncode=pytest.ExitCode.USAGE_ERROR)
