@@ -49,6 +49,7 @@ from ._invariants import (
     permits,
 )
 from ._loading import instantiate
+from ._wire import ARGUMENT, encode_answer, encode_argument
 
 SHADOW_LEVELS = (CONFORMANT, SIGNATURE_CURRENT)
 _PRE_COUNTS = counted_at(PRE)
@@ -76,6 +77,10 @@ class Violation(Exception):
         self.detail = detail or {}
         self.step = step
         self.level = INVARIANTS[inv].level
+        #: The call the decision was made in, (hook, create_id); None: the last call made.
+        self.at: tuple[str, int] | None = None
+        #: The diagnosis probes asked while judging it (see :meth:`Checker._probe`).
+        self.probes: list[dict[str, Any]] = []
 
     @property
     def rule(self) -> str:
@@ -118,6 +123,14 @@ class Tally:
     scans: int = 0
     #: SCAN verdicts in a container context (efficiency workloads).
     container_scans: int = 0
+    #: Conformant IDs listed as known failures (``--expect``): recorded, not raised.
+    tolerated: frozenset[str] = frozenset()
+
+    def record(self, v: Violation, setup: O.Setup, ops: Sequence[O.Op], scope: str) -> None:
+        """Keep ``v``'s first occurrence, with the operations up to it."""
+        key = (scope, v.id)
+        if key not in self.recorded:
+            self.recorded[key] = Recorded(v, setup, tuple(ops[: v.step + 1]), scope)
 
 
 _HIVE = re.compile(r"^(?:computer\\)?(?:hklm|hkey_local_machine|registry\\machine)(?=\\|$)")
@@ -138,23 +151,32 @@ def reads_layer_roots(key: object) -> bool:
 
 
 class _GuardedServices:
-    __slots__ = ("_inner", "forbidden", "reads")
+    __slots__ = ("_inner", "asked", "forbidden", "reads")
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.forbidden = False
         self.reads: list[str] = []
+        #: When the dialogue is recorded: the service requests of the call in progress.
+        self.asked: list[dict[str, Any]] | None = None
 
     def read_registry(self, key: str) -> object | None:
         self.reads.append(str(key))
+        value: object | None = None
         if reads_layer_roots(key):
             self.forbidden = True
-            return None
-        value: object | None = self._inner.read_registry(key)
+        else:
+            value = self._inner.read_registry(key)
+        if self.asked is not None:
+            self.asked.append({"service": "read_registry", "key": str(key),
+                               "return": None if value is None else repr(value)})
         return value
 
     def signature_version(self) -> int:
-        return int(self._inner.signature_version())
+        version = int(self._inner.signature_version())
+        if self.asked is not None:
+            self.asked.append({"service": "signature_version", "return": version})
+        return version
 
 
 class Lockstep:
@@ -175,6 +197,9 @@ class Lockstep:
 
     def _call(self, method: str, *args: Any) -> Any:
         self.checker.ex["SAFE-13"] += 1
+        dialogue = self.checker.dialogue
+        if dialogue is not None:
+            return self._recorded(dialogue, method, *args)
         try:
             result = getattr(self.vendor, method)(*args)
         except AdapterFault as f:
@@ -188,6 +213,32 @@ class Lockstep:
             raise violation("SAFE-12", f"the adapter read {LAYER_ROOT_LOCATIONS_KEY} "
                             f"(during {method})", {"registry reads": ", ".join(
                                 self.services.reads)}, self.checker.index)
+        return result
+
+    def _recorded(self, dialogue: list[dict[str, Any]], method: str, *args: Any) -> Any:
+        """:meth:`_call`, writing down what the adapter was handed and what it answered
+        (before the call: an adapter may change what it is handed)."""
+        checker = self.checker
+        entry: dict[str, Any] = {"step": checker.step_number, "call": method}
+        if method in ARGUMENT:
+            entry[ARGUMENT[method]] = encode_argument(method, args[0])
+        dialogue.append(entry)
+        services = self.services
+        if services is not None:
+            services.asked = []
+        try:
+            self.checker.dialogue = None
+            result = self._call(method, *args)
+        except Violation as v:
+            entry["error"] = v.summary
+            raise
+        finally:
+            self.checker.dialogue = dialogue
+            if services is not None:
+                if services.asked:
+                    entry["services"] = services.asked
+                services.asked = None
+        entry["return"] = encode_answer(method, result)
         return result
 
     def _handed(self, method: str, mine: Any, theirs: Any) -> None:
@@ -270,11 +321,17 @@ class Checker:
     """Runs one example: a setup and a sequence of operations, judged step by step."""
 
     def __init__(self, factory: Callable[[], Any], setup: O.Setup, tally: Tally,
-                 probe: bool = True) -> None:
+                 probe: bool = True, dialogue: list[dict[str, Any]] | None = None) -> None:
         self.factory = factory
         self.setup = setup
         self.tally = tally
         self.probe_enabled = probe
+        #: With a list: every call the adapter receives is written down (a trace's
+        #: dialogue); the probes asked while judging a create go to ``probe_log``.
+        self.dialogue = dialogue
+        self.probe_log: list[dict[str, Any]] = []
+        #: The operation in progress, numbered as the steps are (0: start, n + 1: stop).
+        self.step_number = 0
         self.index = 0
         self.ops: Sequence[O.Op] = ()
         #: Exercise counts of the operation in progress (drained into the tally per op).
@@ -303,12 +360,14 @@ class Checker:
         self.tally.examples += 1
         for i, op in enumerate(ops):
             self.index = i
+            self.step_number = i + 1
             if describe is not None:
                 describe.append(world.describe(op))
             world.apply(op)
             if self.ex:
                 self._flush(op.kind, scenes[i] if scenes is not None else "replay")
         self.index = len(ops)
+        self.step_number = len(ops) + 1
         self.tally.steps += len(ops)
         self.tally.scans += world.scans
         world.stop()
@@ -328,10 +387,7 @@ class Checker:
 
     # --- recording -----------------------------------------------------------------
     def _record(self, v: Violation, scope: str = "all") -> None:
-        key = (scope, v.id)
-        if key not in self.tally.recorded:
-            self.tally.recorded[key] = Recorded(v, self.setup, tuple(self.ops[: self.index + 1]),
-                                                scope)
+        self.tally.record(v, self.setup, self.ops, scope)
 
     # --- judging: the catalogue's rules, applied ---------------------------------------
     def judge_pre(self, pre: PreCreate, req: EcpRequest | None) -> None:
@@ -344,13 +400,16 @@ class Checker:
         for inv, clause in _PRE_CLAUSES:
             if clause.when(case):
                 v = violation(inv, clause.describe(case), _pre_detail(pre, req), self.index)
-                if v.level == CONFORMANT:
+                v.at = ("pre_create", pre.create_id)
+                if v.level == CONFORMANT and inv not in self.tally.tolerated:
                     raise v
                 self._record(v)
 
     def judge(self, r: CreateRecord) -> None:
         """The oracle: count what this create exercises, then judge its verdict."""
         self.tally.creates += 1
+        if self.dialogue is not None:
+            self.probe_log = []
         case = Case(self, r)
         ex = self.ex
         for inv, exercised in _CREATE_COUNTS:
@@ -376,7 +435,7 @@ class Checker:
         for inv, clause in table:
             if clause.when(case):
                 v = self._violation(inv, case.r, clause.describe(case))
-                if v.level == CONFORMANT:
+                if v.level == CONFORMANT and inv not in self.tally.tolerated:
                     raise v
                 self._record(v, scope)
                 return
@@ -393,13 +452,17 @@ class Checker:
             digest = hashlib.sha256(salt + old).digest()
             rename = _Rename(old, digest[:16] + old[16:], ident.volume_guid, ident.path,
                              f"{ident.path}.{digest[16:20].hex()}")
-            if self._probe(r, r.post, rename=rename) is Verdict.SCAN:
+            label = (f"this file's FileId renamed everywhere to {rename.new[:16].hex()}, "
+                     f"and its name to {rename.new_path}")
+            if self._probe(r, r.post, label, rename=rename) is Verdict.SCAN:
                 return True
         return False
 
     def _trusted_abort(self, r: CreateRecord) -> bool:
         """Does the SKIP go away when the adapter is never told of an aborted scan?"""
-        return self.probe_enabled and self._probe(r, r.post, hide_aborts=True) is Verdict.SCAN
+        return self.probe_enabled and self._probe(
+            r, r.post, "never told of the aborted proactive scan", hide_aborts=True
+        ) is Verdict.SCAN
 
     def _credited_elsewhere(self, r: CreateRecord, ident: FileObj) -> bool:
         """Did the SKIP rest on another file's scan? It did if spoiling every other file's
@@ -409,8 +472,10 @@ class Checker:
         if not self.probe_enabled:
             return False
         own = frozenset({ident.key} | ({r.old_backing.key} if r.old_backing else set()))
-        return (self._probe(r, r.post, spoil=(own, True)) is Verdict.SCAN
-                and self._probe(r, r.post, spoil=(own, False)) is Verdict.SKIP)
+        return (self._probe(r, r.post, "every other file's clean scans shown as infected",
+                            spoil=(own, True)) is Verdict.SCAN
+                and self._probe(r, r.post, "this file's own clean scans shown as infected",
+                                spoil=(own, False)) is Verdict.SKIP)
 
     def _probe_key(self, r: CreateRecord) -> str | None:
         """Which part of the ids the skip depended on: a SAFE-6 reason, ``""`` when the key
@@ -426,37 +491,59 @@ class Checker:
                            file_id=r.post.file_id if own is None else own,
                            path=r.post.path if own is None else "\\probe\\fresh.bin")
 
-        if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID, own=_FRESH_ID)) is Verdict.SKIP:
-            if all(self._probe(r, with_ids(f, g, own=f)) is Verdict.SKIP
-                   for f, g in _MORE_FRESH):
+        def asked(f: bytes, g: bytes, own: bytes | None = None) -> Verdict | None:
+            label = (f"the ECP's FileId changed to {f.hex()} and VolumeGuid to {g.hex()}"
+                     if f != fid and g != vol else
+                     f"the ECP's VolumeGuid changed to {g.hex()}" if g != vol else
+                     f"the ECP's FileId changed to {f.hex()}")
+            if own is not None:
+                label += ", and the file's own id and path to ones no scan named"
+            return self._probe(r, with_ids(f, g, own), label)
+
+        if asked(_FRESH_ID, _FRESH_GUID, own=_FRESH_ID) is Verdict.SKIP:
+            if all(asked(f, g, own=f) is Verdict.SKIP for f, g in _MORE_FRESH):
                 return None
-            return ("the skip held for ids no scan ever named, but not for others: its key "
-                    "confuses different files (hashed or truncated, without the full ids)")
-        own_id = "the skip followed the container-side file id, not the backing ids"
+            return ("re-asked with ids no scan ever named: still SKIP, but not for others: "
+                    "its key confuses different files (hashed or truncated, without the full "
+                    "ids)")
+        own_id = ("re-asked with the ECP's ids changed to ones no scan named: still SKIP; the "
+                  "skip followed the container-side file id, not the backing ids")
         if fid == ZERO_ID:
-            if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID)) is Verdict.SCAN:
-                return "skipped on unset (zero) ids: they name no file"
+            if asked(_FRESH_ID, _FRESH_GUID) is Verdict.SCAN:
+                return ("re-asked with real ids in place of the unset (zero) ones: SCAN; it "
+                        "skipped on unset ids, which name no file")
             return "" if r.provenance is _P.SCRATCH else own_id
-        if self._probe(r, with_ids(fid, _FRESH_GUID)) is Verdict.SKIP:
-            return "the skip held with the VolumeGuid changed: the cache key ignores it"
+        if asked(fid, _FRESH_GUID) is Verdict.SKIP:
+            return (f"re-asked with the VolumeGuid changed to {_FRESH_GUID.hex()}: still "
+                    "SKIP; the cache key ignores the VolumeGuid")
         flipped = fid[:8] + bytes(b ^ 0xA5 for b in fid[8:])
-        if self._probe(r, with_ids(flipped, vol)) is Verdict.SKIP:
-            return "the skip held with the upper 64 bits of the FileId changed: truncated key"
-        if self._probe(r, with_ids(_FRESH_ID, _FRESH_GUID)) is Verdict.SKIP:
+        if asked(flipped, vol) is Verdict.SKIP:
+            return (f"re-asked with the upper 64 bits of the FileId changed ({flipped.hex()}): "
+                    "still SKIP; the key is truncated")
+        if asked(_FRESH_ID, _FRESH_GUID) is Verdict.SKIP:
             return own_id
         return ""
 
-    def _probe(self, r: CreateRecord, post: PostCreate, **shown: Any) -> Verdict | None:
+    def _probe(self, r: CreateRecord, post: PostCreate, label: str,
+               **shown: Any) -> Verdict | None:
         """Replay this example with a fresh adapter and ask it about ``post`` instead;
-        ``shown`` changes what the replay shows it (see :func:`probe_verdict`)."""
+        ``shown`` changes what the replay shows it (see :func:`probe_verdict`), ``label``
+        says how, for the dialogue."""
         if getattr(self.factory, "out_of_time", False):
             return None  # a hanging adapter has had its timeouts: a probe would add more
-        return probe_verdict(getattr(self.factory, "probes", self.factory), self.setup,
-                             self.ops[: self.index + 1],
-                             r.post.create_id, post, **shown)
+        answer = probe_verdict(getattr(self.factory, "probes", self.factory), self.setup,
+                               self.ops[: self.index + 1], r.post.create_id, post, **shown)
+        if self.dialogue is not None:
+            self.probe_log.append({
+                "probe": label, "post_create": encode_argument("post_create", post),
+                "return": None if answer is None else answer.name})
+        return answer
 
     def _violation(self, inv: str, r: CreateRecord, summary: str) -> Violation:
-        return violation(inv, summary, self.explain(r), self.index)
+        v = violation(inv, summary, self.explain(r), self.index)
+        v.at = ("post_create", r.post.create_id)
+        v.probes = list(self.probe_log)
+        return v
 
     def explain(self, r: CreateRecord) -> dict[str, str]:
         c = r.content

@@ -119,9 +119,20 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--no-bench", action="store_true",
                    help="skip the hot-path benchmark; the certificate records the run's own "
                         "figures instead")
+    c.add_argument("--expect", type=Path, metavar="FILE.toml",
+                   help="known failures, one [ID] table with a reason each (docs/"
+                        "ADAPTER_GUIDE.md): they are recorded and the run goes on; the exit "
+                        "code then reflects only results that differ from the file (the "
+                        "levels do not change)")
     _isolation_options(c)
-    c.add_argument("-v", "--verbose", action="store_true",
-                   help="progress lines even without a terminal, and every violation in full")
+    talk = c.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="print only the verdict line and the certificate's path")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="every violation in full, and progress lines on a terminal too")
+    c.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the verdicts (default: auto, on a terminal unless NO_COLOR "
+                        "is set)")
     c.set_defaults(func=_certify)
 
     r = sub.add_parser("replay", help="re-run a counterexample trace deterministically",
@@ -133,6 +144,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--require", type=_levels, default=["conformant"], metavar="LEVEL[,LEVEL...]",
                    help="levels whose violations count against the replay (default: "
                         "conformant; every level rests on it)")
+    r.add_argument("--calls", action="store_true",
+                   help="show the whole dialogue: every call the adapter received, what it "
+                        "was handed and what it answered, under the step that caused it")
     _isolation_options(r)
     r.set_defaults(func=_replay)
 
@@ -145,6 +159,17 @@ def parser() -> argparse.ArgumentParser:
                    metavar="SECONDS", help="the longest an adapter call may take (default: "
                    f"{DEFAULT_CALL_TIMEOUT:g})")
     b.set_defaults(func=_bench)
+
+    m = sub.add_parser("compare", help="what changed between two certification bundles",
+                       description="Compare two bundles per level, invariant, workload and "
+                       "hot-path figure; exit 1 on a regression (a level lost, an invariant "
+                       "from pass to fail, a workload costing more scans), 0 otherwise, 2 when "
+                       "either folder is not a bundle. Hot-path changes never gate.")
+    m.add_argument("old", type=Path, metavar="OLD_BUNDLE")
+    m.add_argument("new", type=Path, metavar="NEW_BUNDLE")
+    m.add_argument("--markdown", type=Path, metavar="FILE",
+                   help="also write the comparison as Markdown (for a pull-request comment)")
+    m.set_defaults(func=_compare)
 
     v = sub.add_parser("verify", help="check a bundle's manifest, signature and consistency",
                        description="Run numbered checks on a certification bundle; exit 0 if "
@@ -324,15 +349,18 @@ def _default_dir(name: str, suffix: str = "") -> Path:
 
 # --- certify --------------------------------------------------------------------------------
 class _Progress:
-    """Progress of a run on stderr: a live rich display on a terminal, plain lines with
-    ``--verbose`` elsewhere, nothing otherwise (CI logs stay quiet)."""
+    """Progress of a run on stderr: a live rich display on a terminal, a plain line at
+    each phase and every ``PLAIN_EVERY`` seconds elsewhere (CI logs), nothing with
+    ``--quiet``."""
 
     PLAIN_EVERY = 10.0
 
-    def __init__(self, verbose: bool, total: int) -> None:
+    def __init__(self, verbose: bool, total: int, *, quiet: bool = False,
+                 color: bool = True) -> None:
         tty = sys.stderr.isatty()
-        self.mode = "rich" if tty and (verbose or not os.environ.get("CI")) else (
-            "plain" if verbose else "off")
+        self.mode = "off" if quiet else (
+            "rich" if tty and (verbose or not os.environ.get("CI")) else "plain")
+        self.color = color
         self.total = total
         self.phase = ""
         self.last = 0.0
@@ -354,7 +382,8 @@ class _Progress:
                 SpinnerColumn(), TextColumn("[bold]{task.description:<11}"), BarColumn(),
                 TextColumn("{task.fields[examples]:>7,} examples"),
                 TextColumn("[{task.fields[style]}]{task.fields[violations]} violation(s)"),
-                TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                TimeElapsedColumn(), console=Console(stderr=True, no_color=not self.color),
+                transient=True)
             self._progress.start()
             self._task = self._progress.add_task("starting", total=self.total, examples=0,
                                                  violations=0, style="green")
@@ -376,8 +405,9 @@ class _Progress:
         elif self.mode == "plain":
             now = time.monotonic()
             if phase != self.phase or now - self.last >= self.PLAIN_EVERY:
-                print(f"{PROG}: {phase}: {examples} examples, {violations} violation(s)",
-                      file=sys.stderr, flush=True)
+                of = f" of {self.total:,}" if phase == "generating" else ""
+                print(f"{PROG}: {phase}: {examples:,}{of} examples, {violations} "
+                      "violation(s)", file=sys.stderr, flush=True)
                 self.phase, self.last = phase, now
 
     def note(self, text: str) -> None:
@@ -423,10 +453,13 @@ def _certify(args: argparse.Namespace) -> int:
         except reports.BundleError as e:
             raise CliError(str(e)) from None
     key = _sign_key(args.sign_key)
+    expected, expect_file = _expectations(args.expect)
     profile = PROFILES[args.profile]
     seed = args.seed if args.seed is not None else default_seed(profile)
     examples = args.max_examples or profile.max_examples
-    progress = _Progress(args.verbose, examples)
+    paint = _Paint.choose(args.color, sys.stdout)
+    progress = _Progress(args.verbose, examples, quiet=args.quiet,
+                         color=_Paint.choose(args.color, sys.stderr).on)
     # The adapter's own faults are SAFE-13 violations inside the run; anything else that
     # escapes it is the suite's (exit 4).
     with _open(args) as session, progress:
@@ -434,20 +467,82 @@ def _certify(args: argparse.Namespace) -> int:
                       f"seed {seed}, {_n(examples, 'example')}, requiring "
                       f"{', '.join(required)}")
         result = run_conformance(session, args.profile, seed=seed, spec=args.adapter,
-                                 max_examples=args.max_examples, progress=progress)
+                                 max_examples=args.max_examples, progress=progress,
+                                 expected=expected)
         benchmark = _benchmark(session, result, args.no_bench, progress)
     out = args.out or _default_dir(result.adapter_info.name)
     try:
         bundle = reports.write_bundle(result, out, required=required, benchmark=benchmark,
-                                      signing_key=key, display_dir=str(out))
+                                      signing_key=key, display_dir=str(out),
+                                      expectations_file=expect_file)
     except reports.BundleError as e:
         raise CliError(str(e)) from None
-    _print_certify_summary(result, bundle, out, args.verbose)
+    verdict = _verdict_line(result, required, paint)
+    if not args.quiet:
+        _print_certify_summary(result, bundle, out, args.verbose, paint)
+    print(verdict)
+    print(f"Certificate: {(out / 'certificate.html').resolve().as_uri()}")
+    compared = result.expectations
+    if compared is not None:
+        return EXIT_OK if compared.matches else EXIT_NOT_MET
     return EXIT_OK if bundle.certificate["verdict"]["met"] else EXIT_NOT_MET
 
 
+def _expectations(path: Path | None) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """The known failures of ``--expect``, and how the certificate names the file."""
+    if path is None:
+        return None, None
+    import hashlib
+
+    from ._expect import load_expectations
+
+    expected = load_expectations(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return expected, {"file": str(path), "sha256": digest}
+
+
+_ANSI = {"green": "32", "red": "31", "yellow": "33", "bold": "1"}
+
+
+class _Paint:
+    """ANSI colour for the verdicts: ``--color always`` or ``never``, else on a terminal
+    unless ``NO_COLOR`` is set (no-color.org: the flag wins over the variable)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    @classmethod
+    def choose(cls, mode: str, stream: Any) -> _Paint:
+        if mode != "auto":
+            return cls(mode == "always")
+        return cls(not os.environ.get("NO_COLOR") and bool(getattr(stream, "isatty",
+                                                                       lambda: False)()))
+
+    def __call__(self, text: str, style: str) -> str:
+        return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if self.on else text
+
+
+def _verdict_line(result: ConformanceResult, required: Sequence[str], paint: _Paint) -> str:
+    """The line a run ends its verdict with: the expectations' when the run had a file
+    (they decide the exit code), the required levels' otherwise."""
+    compared = result.expectations
+    if compared is not None:
+        known = f"{_n(len(compared.known), 'known failure')}"
+        if compared.matches:
+            return paint(f"Expectations: results match the file ({known})", "green")
+        differ = [f"new failure(s) {', '.join(compared.new)}" if compared.new else "",
+                  f"unexpectedly passing {', '.join(compared.passing)}: remove them from "
+                  "the file" if compared.passing else ""]
+        return paint(f"Expectations: results differ from the file: "
+                     f"{'; '.join(d for d in differ if d)}", "red")
+    unmet = result.unmet(required)
+    why = f" ({'; '.join(lv.why() for lv in unmet)})" if unmet else ""
+    state = paint("NOT met", "red") if unmet else paint("met", "green")
+    return f"Required levels ({', '.join(required)}): {state}{why}"
+
+
 def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
-                           verbose: bool) -> None:
+                           verbose: bool, paint: _Paint) -> None:
     from ._profiles import exercise_advice
 
     cert = bundle.certificate
@@ -469,7 +564,8 @@ def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
     for level, lv in verdicts.items():
         req = "   (required)" if level in required else ""
         state = "met" if lv.met else ("NOT met" if lv.failed else "not established")
-        print(f"  {level:<18} {state:<16}{req}".rstrip())
+        shown = paint(f"{state:<16}", "green" if lv.met else "red" if lv.failed else "yellow")
+        print(f"  {level:<18} {shown}{req}".rstrip())
     failed = [(i, r) for i, r in cert["invariants"].items() if r["status"] == "fail"]
     if failed:
         print()
@@ -488,13 +584,29 @@ def _print_certify_summary(result: ConformanceResult, bundle: Any, out: Path,
         for v in result.violations:
             print()
             print(v.render(result.adapter_spec, str(out / "traces" / f"{v.id}.json")))
+    compared = result.expectations
+    if compared is not None:
+        expect = cert["run"]["expectations"]
+        print()
+        print(f"Expectations ({expect['file']}): {_n(len(compared.expected), 'known failure')}"
+              " listed")
+        for inv_id in compared.known:
+            print(f"  {inv_id:<8} failed, as expected: {compared.expected[inv_id]}")
+        for inv_id in compared.new:
+            print(f"  {inv_id:<8} {paint('NEW failure', 'red')}: not in the file")
+        for inv_id in compared.passing:
+            print(f"  {inv_id:<8} {paint('unexpectedly passing', 'red')}: remove it from the "
+                  "file")
+        for inv_id in compared.unexercised:
+            print(f"  {inv_id:<8} not exercised: the run cannot tell")
     print()
     signed = f"; signed by {cert['signing']['public_key_fingerprint']}" if bundle.signed else ""
     print(f"Bundle: {out}{os.sep} (certificate.html, summary.md, junit.xml"
           f"{f', {len(failed)} trace(s)' if failed else ''}{signed})")
-    unmet = result.unmet(required)
-    why = f" ({'; '.join(lv.why() for lv in unmet)})" if unmet else ""
-    print(f"Required levels ({', '.join(required)}): {'NOT met' if unmet else 'met'}{why}")
+    if compared is not None:
+        unmet = result.unmet(required)
+        print(f"Required levels ({', '.join(required)}): {'NOT met' if unmet else 'met'} "
+              "(not gating: --expect decides the exit code)")
 
 
 # --- replay ---------------------------------------------------------------------------------
@@ -522,6 +634,7 @@ def _read_trace(path: Path) -> dict[str, Any]:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from . import _dialogue
     from ._engine import _smoke, replay
     from ._invariants import INVARIANTS
 
@@ -538,11 +651,17 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"against {args.adapter}: {len(outcome.ops)} operation(s), platform profile "
           f"{outcome.setup.profile}")
     print()
-    print("Steps:")
-    for n, step in enumerate(outcome.steps, 1):
-        print(f"  {n}. {step}")
+    first = outcome.found_in.get(outcome.ids[0]) if outcome.violations else None
+    if args.calls:
+        print("Every call the adapter received, under the step that caused it:")
+        for line in _dialogue.render(outcome.calls, outcome.steps, first):
+            print(line)
+    else:
+        print("Steps:")
+        for n, step in enumerate(outcome.steps, 1):
+            print(f"  {n}. {step}")
     if not outcome.steps:
-        print("  (none: the violation happens when the adapter starts)")
+        print("  (no steps: the violation happens when the adapter starts)")
     for v in outcome.violations:
         print()
         step = f" at step {v.step + 1}" if outcome.steps else ""
@@ -553,6 +672,18 @@ def _replay(args: argparse.Namespace) -> int:
                 print(f"  {k}: {val}")
         if "traceback" in v.detail:
             print(textwrap.indent(v.detail["traceback"].rstrip(), "  "))
+        at = outcome.found_in.get(v.id)
+        if at is not None and args.calls and at == first:
+            print(f"  the call it was found in: marked above, at step "
+                  f"{outcome.calls[at].get('step')}")
+        elif at is not None:
+            print(f"  the call it was found in (step {outcome.calls[at].get('step')}):")
+            for line in _dialogue.call_lines(outcome.calls[at]):
+                print(f"    {line}")
+    if not args.calls and outcome.calls:
+        print()
+        print(f"({len(outcome.calls)} call(s) to the adapter in all: --calls shows each, with "
+              "what it was handed and what it answered)")
     print()
     print(outcome.result())
     return EXIT_OK if outcome.passed else EXIT_NOT_MET
@@ -581,6 +712,12 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 # --- verify ---------------------------------------------------------------------------------
+def _compare(args: argparse.Namespace) -> int:
+    from ._compare import compare
+
+    return compare(args.old, args.new, markdown=args.markdown, out=sys.stdout)
+
+
 def _verify(args: argparse.Namespace) -> int:
     reports = _reports()
     key = None

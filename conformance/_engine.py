@@ -13,7 +13,7 @@ import functools
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +30,11 @@ from reference import ops as O
 from reference.adapter import reference_factory
 from reference.contract import PROTOCOL_VERSION, AdapterInfo
 
+from . import _dialogue as dialogue
 from ._check import SHADOW_LEVELS, Checker, Recorded, Tally, Violation, violation
 from ._errors import AdapterStartError, ConformanceError, InternalError
+from ._expect import Comparison
+from ._expect import compare as compare_expected
 from ._formats import TRACE_FORMAT, TRACE_FORMAT_VERSION
 from ._invariants import (
     CONFORMANT,
@@ -66,6 +69,10 @@ class ViolationReport:
     steps: list[str]
     #: The failure did not recur on replay: the trace is the unshrunk example.
     nondeterministic: bool = False
+    #: Every call the adapter received, as handed and answered (:mod:`._dialogue`).
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    #: The index in ``calls`` of the call the violation was found in.
+    failing_call: int | None = None
 
     @property
     def rule(self) -> str:
@@ -85,6 +92,8 @@ class ViolationReport:
             "ops": [O.op_to_json(op) for op in self.ops],
             "steps": self.steps,
             "nondeterministic": self.nondeterministic,
+            "calls": self.calls,
+            "failing_call": self.failing_call,
             "replay": f"wcifs-conformance replay TRACE.json --adapter {adapter_spec}",
         }
 
@@ -93,6 +102,10 @@ class ViolationReport:
         lines += [f"  {i}. {s}" for i, s in enumerate(self.steps, 1)]
         lines += ["", "Decision and truth:"]
         lines += [f"  {k}: {v}" for k, v in self.detail.items() if k != "traceback"]
+        if self.failing_call is not None:
+            lines += ["", "The call it was found in:"]
+            lines += [f"  {line}" for line in dialogue.call_lines(
+                self.calls[self.failing_call], failing=True)]
         if "traceback" in self.detail:
             lines += ["", self.detail["traceback"].rstrip()]
         lines += ["", f"Replay: wcifs-conformance replay {trace_path} --adapter {adapter_spec}"]
@@ -141,6 +154,8 @@ class ConformanceResult:
     #: ID -> {"operation" | "profile" | "scene": {name: times exercised}}; each dimension
     #: sums to the invariant's ``exercised`` count.
     coverage: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    #: The known failures the run was told of (``--expect``), ID -> reason; None: none.
+    expected: dict[str, str] | None = None
 
     @property
     def failed(self) -> list[str]:
@@ -154,6 +169,14 @@ class ConformanceResult:
     @property
     def levels(self) -> dict[str, bool]:
         return {level: v.met for level, v in self.verdicts.items()}
+
+    @property
+    def expectations(self) -> Comparison | None:
+        """The results against the expectation file, if the run had one."""
+        if self.expected is None:
+            return None
+        return compare_expected(self.expected,
+                                {i: r.status for i, r in self.invariants.items()})
 
     @property
     def stopped_early(self) -> bool:
@@ -217,6 +240,7 @@ def run_conformance(
     workloads: bool = True,
     isolate: bool | None = None,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    expected: Mapping[str, str] | None = None,
 ) -> ConformanceResult:
     """Check an adapter against every invariant; return levels, counts, traces.
 
@@ -224,20 +248,26 @@ def run_conformance(
     an adapter SPEC string (run in an adapter process unless ``isolate`` is False, SPEC
     §10). Every adapter call is under ``call_timeout`` seconds.
 
+    ``expected`` (ID -> reason, as :func:`~conformance._expect.load_expectations` reads an
+    expectation file) names known failures: each is recorded at its first occurrence and
+    the run goes on, so that one known bug does not hide the next. Levels are judged as
+    always; :attr:`ConformanceResult.expectations` compares the results with the file.
+
     A vendor's whole test can be ``run_conformance(MyAdapter).require("conformant")``.
     """
     session, owned = as_session(adapter, call_timeout, isolate)
     try:
         return _run(session, profile, seed=seed, spec=spec or session.spec,
-                    max_examples=max_examples, progress=progress, workloads=workloads)
+                    max_examples=max_examples, progress=progress, workloads=workloads,
+                    expected=None if expected is None else dict(expected))
     finally:
         if owned:
             session.close()
 
 
 def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
-         max_examples: int | None, progress: Progress | None, workloads: bool
-         ) -> ConformanceResult:
+         max_examples: int | None, progress: Progress | None, workloads: bool,
+         expected: dict[str, str] | None = None) -> ConformanceResult:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     prof = PROFILES[profile]
@@ -245,7 +275,7 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     info, at_start = _smoke(factory)
-    tally = Tally()
+    tally = Tally(tolerated=frozenset(expected or ()))
     examples = max_examples if max_examples is not None else prof.max_examples
     notify = progress or (lambda phase, n, bad: None)
 
@@ -267,7 +297,7 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
             reports[("all", fatal.id)] = _unshrunk(factory, setup, ops, fatal)
         else:
             reports[("all", fatal.id)] = _minimized(factory, setup, ops[: fatal.step + 1],
-                                                    fatal.id, "all", fatal)
+                                                    fatal.id, "all", fatal, tally.tolerated)
     efficiency: list[WorkloadResult] = []
     if workloads and not (fatal is not None and _hang(fatal)) and not factory.out_of_time:
         notify("workloads", generated, _found(tally, reports))
@@ -276,7 +306,7 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
     for key, rec in list(tally.recorded.items()):
         if key not in reports:
             reports[key] = _minimized(factory, rec.setup, rec.ops, rec.violation.id,
-                                      rec.scope, rec.violation)
+                                      rec.scope, rec.violation, tally.tolerated)
 
     failed = {i for (scope, i) in reports if scope == "all"}
     eff_scope = efficiency_scope(failed)
@@ -322,6 +352,7 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=versions(),
         coverage=coverage_of(tally),
+        expected=expected,
     )
 
 
@@ -416,6 +447,11 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
             checker = Checker(factory, setup, tally)
             checker.run(ops, scenes=scenes)
         except Violation as v:
+            if v.id in tally.tolerated and not _hang(v):
+                # Known (an adapter fault, the others are recorded as they happen): this
+                # example ends here; the run goes on.
+                tally.record(v, setup, ops, "all")
+                return
             if _hang(v):
                 # Shrinking would sit through the timeout on every attempt: leave Hypothesis
                 # (a BaseException passes through it), minimize under a budget of timeouts.
@@ -446,7 +482,7 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
     except _Hung as h:
         return h.violation, (h.setup, h.ops), generated[0]
     except Violation as v:
-        if last and _recurs(factory, last[0], v):
+        if last and _recurs(factory, last[0], v, tally.tolerated):
             return v, last[0], generated[0]
         setup, ops, _ = first[0]
         return _nondeterministic(v), (setup, ops), generated[0]
@@ -529,11 +565,11 @@ def _internal(setup: O.Setup, ops: Sequence[O.Op], e: Exception) -> InternalErro
 
 
 def _recurs(factory: Callable[[], Any], example: tuple[O.Setup, list[O.Op]],
-            v: Violation) -> bool:
+            v: Violation, tolerated: frozenset[str] = frozenset()) -> bool:
     """The shrunk failure recurs on a fresh replay (twice, to be sure)."""
     setup, ops = example
-    return all(reproduce(factory, setup, ops[: v.step + 1], v.id) is not None
-               for _ in range(2))
+    return all(reproduce(factory, setup, ops[: v.step + 1], v.id, tolerated=tolerated)
+               is not None for _ in range(2))
 
 
 def _nondeterministic(v: Violation) -> Violation:
@@ -548,18 +584,24 @@ def _nondeterministic(v: Violation) -> Violation:
 
 def _unshrunk(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
               found: Violation) -> ViolationReport:
-    """A non-recurring failure's report: the example as it failed, described, unshrunk."""
+    """A non-recurring failure's report: the example as it failed, described, unshrunk
+    (the dialogue is a second run's: it may differ from the one that failed)."""
+    calls: list[dict[str, Any]] = []
     return ViolationReport(found.id, found.level, "all", found.summary, found.detail, setup,
-                           tuple(ops), _described(factory, setup, ops), nondeterministic=True)
+                           tuple(ops), _described(factory, setup, ops, calls),
+                           nondeterministic=True, calls=calls)
 
 
 def reproduce(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], inv: str,
-              scope: str = "all", describe: list[str] | None = None
-              ) -> Violation | None:
-    """Run ``ops`` once; return the violation of ``inv`` (in ``scope``) if it recurs."""
-    tally = Tally()
+              scope: str = "all", describe: list[str] | None = None,
+              calls: list[dict[str, Any]] | None = None,
+              tolerated: frozenset[str] = frozenset()) -> Violation | None:
+    """Run ``ops`` once; return the violation of ``inv`` (in ``scope``) if it recurs. With
+    ``calls``, the adapter's dialogue is written into it; ``tolerated`` are the run's known
+    failures (recorded, not raised: the run that found ``inv`` went on past them)."""
+    tally = Tally(tolerated=tolerated)
     try:
-        Checker(factory, setup, tally).run(ops, describe)
+        Checker(factory, setup, tally, dialogue=calls).run(ops, describe)
     except Violation as v:
         return v if v.id == inv else None
     rec: Recorded | None = tally.recorded.get((scope, inv))
@@ -567,16 +609,19 @@ def reproduce(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op], i
 
 
 def _minimized(factory: AdapterSession, setup: O.Setup, ops: Sequence[O.Op], inv: str,
-               scope: str, found: Violation) -> ViolationReport:
+               scope: str, found: Violation, tolerated: frozenset[str] = frozenset()
+               ) -> ViolationReport:
     """Delete operations while the same violation recurs; then describe the survivors."""
     current = list(ops)
-    if not factory.out_of_time and reproduce(factory, setup, current, inv, scope) is not None:
+    if not factory.out_of_time and reproduce(factory, setup, current, inv, scope,
+                                                tolerated=tolerated) is not None:
         chunk = max(1, len(current) // 2)
         while chunk >= 1 and not factory.out_of_time:
             i = 0
             while i < len(current) and not factory.out_of_time:
                 candidate = current[:i] + current[i + chunk:]
-                if candidate and reproduce(factory, setup, candidate, inv, scope) is not None:
+                if candidate and reproduce(factory, setup, candidate, inv, scope,
+                                                        tolerated=tolerated) is not None:
                     current = candidate
                 else:
                     i += chunk
@@ -587,21 +632,25 @@ def _minimized(factory: AdapterSession, setup: O.Setup, ops: Sequence[O.Op], inv
         return ViolationReport(found.id, found.level, scope, found.summary, found.detail,
                                setup, tuple(current),
                                _described(reference_factory(SIGNATURE_CURRENT), setup, current))
-    final = reproduce(factory, setup, current, inv, scope, steps) or found
+    calls: list[dict[str, Any]] = []
+    final = reproduce(factory, setup, current, inv, scope, steps, calls, tolerated) or found
     if final is not found:
         steps = steps[: final.step + 1]
         current = current[: final.step + 1]
+        calls = dialogue.up_to_step(calls, final.step + 1)
     return ViolationReport(final.id, final.level, scope, final.summary, final.detail, setup,
-                           tuple(current), steps)
+                           tuple(current), steps, calls=calls,
+                           failing_call=dialogue.mark(calls, final) if final is not found
+                           else None)
 
 
-def _described(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op]
-               ) -> list[str]:
+def _described(factory: Callable[[], Any], setup: O.Setup, ops: Sequence[O.Op],
+               calls: list[dict[str, Any]] | None = None) -> list[str]:
     """The steps of ``ops`` in words, as the model stands with ``factory``'s adapter; those
     after a violation stopped it as their records print."""
     steps: list[str] = []
     with contextlib.suppress(Violation):
-        Checker(factory, setup, Tally(), probe=False).run(ops, steps)
+        Checker(factory, setup, Tally(), probe=False, dialogue=calls).run(ops, steps)
     return steps + [str(op) for op in ops[len(steps):]]
 
 
@@ -636,9 +685,10 @@ def _replay(factory: AdapterSession, trace: dict[str, Any],
     scope = str(trace.get("scope") or "all")
     tally = Tally()
     steps: list[str] = []
+    calls: list[dict[str, Any]] = []
     fatal = None
     try:
-        Checker(factory, setup, tally).run(ops, steps)
+        Checker(factory, setup, tally, dialogue=calls).run(ops, steps)
     except Violation as v:
         fatal = v
     found = [fatal] if fatal is not None else []
@@ -658,7 +708,9 @@ def _replay(factory: AdapterSession, trace: dict[str, Any],
             seen.add(other.id)
             shown.append(other)
     required = {CONFORMANT, *require}
-    return ReplayOutcome(setup, ops, steps, shown, inv, scope, main, sorted(required))
+    at = {v.id: i for v in reversed(shown) if (i := dialogue.mark(calls, v)) is not None}
+    return ReplayOutcome(setup, ops, steps, shown, inv, scope, main, sorted(required), calls,
+                         at)
 
 
 @dataclass(slots=True)
@@ -673,6 +725,10 @@ class ReplayOutcome:
     #: The trace's own violation, if it recurred.
     main: Violation | None = None
     required: list[str] = field(default_factory=lambda: [CONFORMANT])
+    #: Every call the adapter received (:mod:`._dialogue`).
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    #: Violation ID -> the index in ``calls`` of the call it was found in.
+    found_in: dict[str, int] = field(default_factory=dict)
 
     @property
     def ids(self) -> list[str]:

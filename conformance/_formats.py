@@ -3,5 +3,6 @@
 TRACE_FORMAT = "wcifs-conformance-trace"
 #: 2: operations for concurrency and long histories (``concurrent_opens``,
 #: ``signature_updates``, ``start_containers``, ``open_many``, ``malware_every``), and
-#: ``nondeterministic``. Version 1 traces replay unchanged.
-TRACE_FORMAT_VERSION = 2
+#: ``nondeterministic``. 3: ``calls``, the adapter's dialogue, and ``failing_call``.
+#: Traces of versions 1 and 2 replay unchanged.
+TRACE_FORMAT_VERSION = 3

@@ -92,6 +92,21 @@ COMMON_ANSWERS: dict[bytes, Any] = {
 }
 
 
+def encode_argument(call: str, value: Any) -> Any:
+    """A hook's argument in its JSON form, as a request carries it (a call's record in a
+    trace's dialogue; not the hot path)."""
+    if call in ("pre_create", "post_create", "scan_completed", "file_changed"):
+        line = _LINES[call](0, value)
+        return json.loads(line)[ARGUMENT[call]]
+    return None if value is None else int(value)
+
+
+_LINES: dict[str, Any] = {
+    "pre_create": pre_create_line, "post_create": post_create_line,
+    "scan_completed": scan_completed_line, "file_changed": file_changed_line,
+}
+
+
 # --- the worker's side: requests back into contract types ----------------------------------
 def decode_argument(call: str, value: Any) -> Any:
     if call == "pre_create":

@@ -91,6 +91,7 @@ def write_bundle(
     benchmark: Mapping[str, Any] | None = None,
     signing_key: Ed25519PrivateKey | None = None,
     display_dir: str | None = None,
+    expectations_file: Mapping[str, str] | None = None,
 ) -> Bundle:
     """Write every file of the bundle into ``out_dir`` and return what was written.
 
@@ -106,22 +107,23 @@ def write_bundle(
                if r.status == "fail" and r.violation is not None}
     traces = {i: f"{TRACES}/{i}.json" for i in reports}
     texts = {i: v.render(spec, f"{shown}/{traces[i]}") for i, v in reports.items()}
+    trace_docs = {i: v.trace(spec) for i, v in reports.items()}
     cert = build_certificate(
         result, required=required, benchmark=bench, traces=traces,
         signing_fingerprint=None if signing_key is None else fingerprint(
-            signing_key.public_key()))
+            signing_key.public_key()), expectations_file=expectations_file)
     validate_certificate(cert)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear(out_dir)
     files: dict[str, str] = {
         CERTIFICATE: _json(cert),
-        HTML: render_html(cert, texts, shown),
+        HTML: render_html(cert, texts, shown, trace_docs),
         SUMMARY: render_summary(cert, shown),
         JUNIT: render_junit(cert, texts),
         BENCHMARK: _json(bench),
     }
-    files.update({traces[i]: _json(v.trace(spec)) for i, v in reports.items()})
+    files.update({traces[i]: _json(doc) for i, doc in trace_docs.items()})
     if reports:
         (out_dir / TRACES).mkdir(exist_ok=True)
     for name, text in files.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -25,8 +26,9 @@ FORMAT = "wcifs-conformance-certificate"
 #: exercised (``conformance.level_verdicts``), added ``verdict.why``, the ``custom`` profile
 #: (a budget other than the profile's), ``run.stopped_early`` and ``adapter.ci_commit``.
 #: 4 added ``run.isolation`` (the adapter ran in its own process, or ``in-process``) and
-#: ``run.call_timeout``. ``verify`` still accepts certificates of versions 1 to 3.
-FORMAT_VERSION = 4
+#: ``run.call_timeout``. 5 added ``run.expectations`` (``--expect``). ``verify`` still
+#: accepts certificates of every earlier version.
+FORMAT_VERSION = 5
 #: The first format version whose certificates record ``coverage``.
 COVERAGE_SINCE = 2
 #: The first format version whose ``levels`` are the level verdicts (met: nothing failed and
@@ -142,8 +144,11 @@ def build_certificate(
     benchmark: Mapping[str, Any],
     traces: Mapping[str, str],
     signing_fingerprint: str | None = None,
+    expectations_file: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The certificate of ``result``; ``traces`` maps IDs to trace paths in the bundle.
+    """The certificate of ``result``; ``traces`` maps IDs to trace paths in the bundle;
+    ``expectations_file`` (``file`` and ``sha256``) names the expectation file the run
+    was given, if any.
 
     ``levels`` and ``verdict`` are the result's level verdicts: a level is met when nothing
     it rests on failed and everything it rests on was exercised."""
@@ -183,7 +188,7 @@ def build_certificate(
     ci = ci_commit()
     if ci is not None:
         adapter["ci_commit"] = ci
-    return {
+    cert: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "levels": levels,
@@ -243,6 +248,14 @@ def build_certificate(
         "signing": None if signing_fingerprint is None else {
             "algorithm": "Ed25519", "public_key_fingerprint": signing_fingerprint},
     }
+    compared = result.expectations
+    if compared is not None:
+        named = dict(expectations_file or {})
+        named.setdefault("file", "(given to run_conformance)")
+        named.setdefault("sha256", hashlib.sha256(
+            json.dumps(compared.expected, sort_keys=True).encode()).hexdigest())
+        cert["run"]["expectations"] = {**named, **compared.as_json()}
+    return cert
 
 
 @functools.cache

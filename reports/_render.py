@@ -20,6 +20,7 @@ from conformance import (
     LEVELS,
     PROFILES,
     LevelVerdict,
+    _dialogue,
     exercise_advice,
     level_verdicts,
     rests_on,
@@ -245,6 +246,15 @@ def run_notes(cert: Mapping[str, Any]) -> list[str]:
                      f"{cert.get('format_version')} named the profile all the same)")
     if run.get("stopped_early", stats.get("stopped_early")):
         notes.append(f"stopped early at a violation after {_examples(stats.get('examples'))}")
+    expect = run.get("expectations")
+    if expect:
+        differ = [f"{len(ids)} {what}" for what, ids in (
+            ("new failure(s)", expect["new_failures"]),
+            ("unexpectedly passing", expect["unexpectedly_passing"])) if ids]
+        notes.append(f"expectations used ({expect['file']}): {len(expect['expected'])} known "
+                     f"failure(s) listed; the levels are judged as always, the exit code on "
+                     f"what differs from the file: "
+                     f"{', '.join(differ) if differ else 'nothing'}")
     if run.get("isolation") == "in-process":
         notes.append("in-process: the adapter shared the suite's process (--in-process), "
                      "so this result holds only if the adapter is trusted not to have "
@@ -259,21 +269,50 @@ def _when(stamp: str) -> str:
         return stamp
 
 
-def failures(cert: Mapping[str, Any], texts: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Failed invariants, level breakers first, each with its text and trace path."""
+def failures(cert: Mapping[str, Any], texts: Mapping[str, str],
+             traces: Mapping[str, Mapping[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Failed invariants, level breakers first, each with its text, trace path and the
+    dialogue its trace records (rows of :func:`dialogue_rows`) and, if the run's expectation
+    file lists it, the reason it is known to fail."""
+    known = (cert["run"].get("expectations") or {}).get("expected", {})
     out = []
     for inv_id, r in cert["invariants"].items():
         if r["status"] != "fail":
             continue
         out.append({"id": inv_id, "level": r["level"], "rule": r["rule"],
                     "summary": r["summary"] or "", "steps": r["steps"] or 0,
-                    "trace": r["first_counterexample"], "text": texts.get(inv_id, "")})
+                    "trace": r["first_counterexample"], "text": texts.get(inv_id, ""),
+                    "calls": dialogue_rows((traces or {}).get(inv_id)),
+                    "known": known.get(inv_id)})
     out.sort(key=lambda f: f["level"] == "warning")
     return out
 
 
-def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: str = "."
-                ) -> str:
+def dialogue_rows(trace: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """A trace's dialogue as table rows: step, hook, what it was handed, its answer, its
+    service requests and probes, and whether the violation was found in it."""
+    if not trace:
+        return []
+    calls = trace.get("calls") or []
+    steps = trace.get("steps") or []
+    failing = trace.get("failing_call")
+    rows = []
+    for i, c in enumerate(calls):
+        step = int(c.get("step", 0))
+        call = str(c.get("call"))
+        rows.append({
+            "step": "start" if step == 0 else "stop" if step > len(steps) else str(step),
+            "doing": steps[step - 1] if 0 < step <= len(steps) else "",
+            "call": call, "handed": _dialogue.argument_text(call, c),
+            "answer": _dialogue.answer_text(call, c), "failing": i == failing,
+            "services": [_dialogue.service_text(s) for s in c.get("services") or ()],
+            "probes": c.get("probes") or [],
+        })
+    return rows
+
+
+def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: str = ".",
+                traces: Mapping[str, Mapping[str, Any]] | None = None) -> str:
     """``bundle_dir`` is how replay commands name the bundle (as in ``summary.md``)."""
     from ._charts import efficiency_chart, exercised_chart
 
@@ -340,7 +379,7 @@ def render_html(cert: Mapping[str, Any], texts: Mapping[str, str], bundle_dir: s
         started=_when(run["started"]),
         level_text=LEVEL_TEXT,
         figures=figures,
-        failures=failures(cert, texts),
+        failures=failures(cert, texts, traces),
         counts=counts,
         invariant_groups=[(t, rows) for t, rows in groups if rows],
         workloads=workloads,

@@ -50,6 +50,15 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+def progress_only(stderr: str) -> list[str]:
+    """Without a terminal, certify writes plain progress lines to stderr, nothing else."""
+    lines = stderr.splitlines()
+    assert lines, "certify shows progress without a terminal too"
+    for line in lines:
+        assert line.startswith("wcifs-conformance: ") and ": error:" not in line, stderr
+    return lines
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cli")
@@ -74,8 +83,13 @@ def test_certify_reference_meets_the_required_level_exit_0(
         reference_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     proc, out = reference_run
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stderr == "", "certify must stay quiet on stderr without a terminal"
-    assert "Required levels (conformant): met" in proc.stdout
+    progress = progress_only(proc.stderr)
+    assert any(": generating: 0 of 100 examples" in line for line in progress)
+    assert any(": workloads: " in line for line in progress)
+    last = proc.stdout.splitlines()[-2:]
+    assert last == ["Required levels (conformant): met",
+                    f"Certificate: {(out / 'certificate.html').resolve().as_uri()}"]
+    assert "\x1b[" not in proc.stdout, "no colour without a terminal"
     assert f"Bundle: {out}" in proc.stdout
     for name in ("certificate.json", "certificate.html", "summary.md", "junit.xml",
                  "benchmark.json", "MANIFEST.sha256"):
@@ -90,7 +104,7 @@ def test_certify_faulty_adapter_exit_1_and_its_trace_replays(
         faulty_run: tuple[subprocess.CompletedProcess[str], Path], workdir: Path) -> None:
     proc, out = faulty_run
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert proc.stderr == ""
+    progress_only(proc.stderr)
     assert "SAFE-2" in proc.stdout and "NOT met" in proc.stdout
     summary = (out / "summary.md").read_text()
     assert "**SAFE-2**" in summary
@@ -473,3 +487,29 @@ def test_certify_shows_progress_on_a_terminal(tmp_path: Path) -> None:
     text = seen.decode("utf-8", "replace")
     assert "certifying" in text
     assert "examples" in text and "violation(s)" in text
+
+
+# --- output that fits habits: -q, --color, NO_COLOR -------------------------------------------
+@pytest.mark.parametrize(("flags", "env", "coloured"), [
+    (("-q",), {}, False),
+    (("-q", "--color", "always"), {"NO_COLOR": "1"}, True),  # the flag wins over NO_COLOR
+    (("-q", "--color", "never"), {}, False),
+])
+def test_quiet_prints_the_verdict_and_the_certificate_only(
+        flags: tuple[str, ...], env: dict[str, str], coloured: bool, tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    proc = cli("certify", "--adapter", FAULTY, *FAULTY_RUN, "--no-bench", "--out", out, *flags,
+               cwd=tmp_path, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == "", "-q: no progress either"
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2, proc.stdout
+    assert lines[1] == f"Certificate: {(out / 'certificate.html').resolve().as_uri()}"
+    assert lines[0].startswith("Required levels (conformant): ")
+    assert ("\x1b[31mNOT met\x1b[0m" in lines[0]) is coloured
+    assert "NOT met" in lines[0]
+
+
+def test_quiet_and_verbose_do_not_mix(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["certify", "--adapter", "reference", "-q", "-v"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err

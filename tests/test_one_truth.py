@@ -168,6 +168,7 @@ LAYERS = {
     "conformance": 1, "conformance._invariants": 1, "conformance._profiles": 1,
     "conformance._errors": 1, "conformance._version": 1, "conformance._formats": 1,
     "conformance._faults": 1, "conformance._wire": 1, "conformance._watchdog": 1,
+    "conformance._dialogue": 1, "conformance._expect": 1, "conformance._compare": 1,
     "conformance._remote": 2,
     "strategies": 3,
     "conformance._loading": 4, "conformance._workloads": 4, "conformance._check": 4,
