@@ -363,9 +363,12 @@ class Checker:
             self.step_number = i + 1
             if describe is not None:
                 describe.append(world.describe(op))
-            world.apply(op)
-            if self.ex:
-                self._flush(op.kind, scenes[i] if scenes is not None else "replay")
+            try:
+                world.apply(op)
+            finally:
+                # Also when the op raised a violation: what it broke, it exercised.
+                if self.ex:
+                    self._flush(op.kind, scenes[i] if scenes is not None else "replay")
         self.index = len(ops)
         self.step_number = len(ops) + 1
         self.tally.steps += len(ops)

@@ -111,6 +111,9 @@ def test_certify_faulty_adapter_exit_1_and_its_trace_replays(
     assert f"wcifs-conformance replay {out}/traces/SAFE-2.json --adapter {FAULTY}" in summary
     trace = out / "traces" / "SAFE-2.json"
     assert json.loads(trace.read_text())["invariant"] == "SAFE-2"
+    # The one example's failing open is counted: what an op broke, it exercised.
+    cert = json.loads((out / "certificate.json").read_text())
+    assert all(r["exercised"] >= 1 for r in cert["invariants"].values() if r["status"] == "fail")
 
     again = cli("replay", trace, "--adapter", FAULTY, cwd=workdir)
     assert again.returncode == 1, again.stdout + again.stderr
