@@ -129,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     talk.add_argument("-q", "--quiet", action="store_true",
                       help="print only the verdict line and the certificate's path")
     talk.add_argument("-v", "--verbose", action="store_true",
-                      help="every violation in full, and progress lines on a terminal too")
+                      help="print every violation in full")
     c.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour the verdicts (default: auto, on a terminal unless NO_COLOR "
                         "is set)")
