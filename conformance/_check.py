@@ -229,6 +229,13 @@ class Lockstep:
         try:
             self.checker.dialogue = None
             result = self._call(method, *args)
+            settle = getattr(self.vendor, "settle", None)
+            if settle is not None:
+                try:
+                    settle()
+                except AdapterFault as f:
+                    raise violation("SAFE-13", str(f), {"call": f.call, **f.detail},
+                                    checker.index) from None
         except Violation as v:
             entry["error"] = v.summary
             raise

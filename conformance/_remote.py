@@ -400,6 +400,11 @@ class RemoteAdapter:
         self._conn.void(self, "proactive_scan_aborted",
                         W.plain_line(self.n, "proactive_scan_aborted", version))
 
+    def settle(self) -> None:
+        """Send the calls held back now, one at a time: a recorded dialogue then credits
+        each service request to the call it was made in."""
+        self._conn.flush()
+
     def stop(self) -> None:
         # Answered at once: a run ends with every held-back call's answer read.
         self._conn.sync(self, "stop", W.plain_line(self.n, "stop"))

@@ -50,6 +50,17 @@ def one_error_line(stderr: str) -> str:
     return lines[0]
 
 
+def error_after_progress(stderr: str) -> str:
+    """A run that failed on its way: plain progress lines, then one error line, and no
+    traceback."""
+    *progress, last = stderr.strip().splitlines()
+    for line in progress:
+        assert line.startswith("wcifs-conformance: ") and ": error:" not in line, stderr
+    assert last.startswith("wcifs-conformance: error: "), stderr
+    assert "Traceback" not in stderr
+    return last
+
+
 def progress_only(stderr: str) -> list[str]:
     """Without a terminal, certify writes plain progress lines to stderr, nothing else."""
     lines = stderr.splitlines()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli import error_after_progress
 
 from conformance import BaseAdapter, EcpRequest, InternalError, Verdict, run_conformance
 from conformance._check import Checker, Tally, probe_verdict
@@ -248,7 +249,7 @@ def test_an_internal_error_exits_4_and_names_its_trace(
     err = capsys.readouterr().err
     assert code == 4, err
     assert "internal error of the suite: RuntimeError: oracle bug" in err
-    assert "please report it with" in err and err.count("\n") == 1
+    assert "please report it with" in error_after_progress(err)
     path = Path(err.split("report it with ")[1].split(",")[0])
     trace = json.loads((tmp_path / path).read_text())
     assert trace["ops"] and "oracle bug" in trace["internal_error"]

@@ -675,7 +675,7 @@ def test_verify_public_key_that_is_not_a_key_exit_2(
 def test_certificate_records_coverage_that_adds_up(made: dict[str, Path]) -> None:
     for name in ("reference", "faulty", "spread"):
         cert = json.loads((made[name] / "certificate.json").read_text())
-        assert cert["format_version"] == reports.FORMAT_VERSION == 4
+        assert cert["format_version"] == reports.FORMAT_VERSION == 5
         assert list(cert["coverage"]) == list(IDS), name
         for inv_id, entry in cert["coverage"].items():
             n = cert["invariants"][inv_id]["exercised"]
