@@ -212,6 +212,11 @@ class PostCreate:
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
+    """A finished scan. ``create_id`` names the on-access create it answers, or is None
+    for a proactive scan. The ids are those of the file as the scan opened it: for an
+    on-access scan of a placeholder, the container volume and the container-side id (the
+    backing ids are in that create's ECP); for a proactive scan, the layer file's own."""
+
     create_id: int | None
     volume_guid: bytes
     file_id: bytes
@@ -283,4 +288,6 @@ class BaseAdapter:
         """A proactive scan that started under ``version`` stopped part-way."""
 
     def stop(self) -> None:
-        """Called once after the last event."""
+        """Called after the last event of a history that ran to its end. An adapter made
+        for a diagnosis replay, or one whose history stopped at a violation, gets no
+        ``stop``: nothing may depend on it."""
