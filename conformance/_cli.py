@@ -74,6 +74,17 @@ def _count(text: str) -> int:
     return n
 
 
+def _shard(text: str) -> tuple[int, int]:
+    index, _, of = text.partition("/")
+    try:
+        i, n = int(index), int(of)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give I/N, e.g. 2/4") from None
+    if not 1 <= i <= n:
+        raise argparse.ArgumentTypeError(f"{text!r}: I must be from 1 to N")
+    return i, n
+
+
 def _seed(text: str) -> int:
     try:
         n = int(text, 0)
@@ -119,6 +130,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--no-bench", action="store_true",
                    help="skip the hot-path benchmark; the certificate records the run's own "
                         "figures instead")
+    c.add_argument("-j", "--jobs", type=_count, default=1, metavar="N",
+                   help="split the budget across N worker processes (seeds derived from the "
+                        "run's: a passing run's results depend on the seed and N)")
+    c.add_argument("--shard", type=_shard, metavar="I/N",
+                   help="run only what worker I of -j N runs (1-based), into a partial "
+                        "bundle; shard 1 also runs the workloads and the benchmark. Join "
+                        "the shards with merge")
     c.add_argument("--expect", type=Path, metavar="FILE.toml",
                    help="known failures, one [ID] table with a reason each (docs/"
                         "ADAPTER_GUIDE.md): they are recorded and the run goes on; the exit "
@@ -170,6 +188,20 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--markdown", type=Path, metavar="FILE",
                    help="also write the comparison as Markdown (for a pull-request comment)")
     m.set_defaults(func=_compare)
+
+    g = sub.add_parser("merge", help="join the shards of a run (certify --shard I/N) into its "
+                       "certification bundle", description="Check that the shards come from "
+                       "one run (suite, adapter, seed, N) and cover its budget once, and write "
+                       "the bundle certify -j N would have written. Exit 0 when the required "
+                       "levels are met, 1 when not, 2 when the shards do not make one run.")
+    g.add_argument("shards", type=Path, nargs="+", metavar="SHARD_DIR")
+    g.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="the merged bundle's directory")
+    g.add_argument("--sign-key", type=Path, metavar="PATH",
+                   help="Ed25519 private key (PEM) to sign the merged bundle with")
+    g.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour the verdicts (default: auto)")
+    g.set_defaults(func=_merge)
 
     v = sub.add_parser("verify", help="check a bundle's manifest, signature and consistency",
                        description="Run numbered checks on a certification bundle; exit 0 if "
@@ -452,24 +484,33 @@ def _certify(args: argparse.Namespace) -> int:
             reports.check_out_dir(args.out)
         except reports.BundleError as e:
             raise CliError(str(e)) from None
+    if args.shard is not None and args.jobs != 1:
+        raise CliError("--shard I/N runs one worker's slice in this process: give no -j")
+    workers, shard = (args.jobs, None) if args.shard is None else (args.shard[1],
+                                                                     args.shard[0])
     key = _sign_key(args.sign_key)
     expected, expect_file = _expectations(args.expect)
     profile = PROFILES[args.profile]
     seed = args.seed if args.seed is not None else default_seed(profile)
     examples = args.max_examples or profile.max_examples
+    share = examples if shard is None else (examples // workers
+                                            + (1 if shard <= examples % workers else 0))
     paint = _Paint.choose(args.color, sys.stdout)
-    progress = _Progress(args.verbose, examples, quiet=args.quiet,
+    progress = _Progress(args.verbose, share, quiet=args.quiet,
                          color=_Paint.choose(args.color, sys.stderr).on)
     # The adapter's own faults are SAFE-13 violations inside the run; anything else that
     # escapes it is the suite's (exit 4).
     with _open(args) as session, progress:
+        split = (f", {workers} workers" if shard is None and workers > 1 else
+                 f", shard {shard} of {workers} ({_n(share, 'example')})" if shard else "")
         progress.note(f"certifying {args.adapter} ({session.mode}): profile {args.profile}, "
-                      f"seed {seed}, {_n(examples, 'example')}, requiring "
+                      f"seed {seed}, {_n(examples, 'example')}{split}, requiring "
                       f"{', '.join(required)}")
         result = run_conformance(session, args.profile, seed=seed, spec=args.adapter,
                                  max_examples=args.max_examples, progress=progress,
-                                 expected=expected)
-        benchmark = _benchmark(session, result, args.no_bench, progress)
+                                 expected=expected, workers=workers, shard=shard)
+        benchmark = _benchmark(session, result, args.no_bench or shard not in (None, 1),
+                               progress)
     out = args.out or _default_dir(result.adapter_info.name)
     try:
         bundle = reports.write_bundle(result, out, required=required, benchmark=benchmark,
@@ -478,6 +519,11 @@ def _certify(args: argparse.Namespace) -> int:
     except reports.BundleError as e:
         raise CliError(str(e)) from None
     verdict = _verdict_line(result, required, paint)
+    if result.shard is not None:
+        index, of = result.shard
+        clean = "clean" if _slice_clean(result, required) else paint("NOT clean", "red")
+        verdict = (f"Shard {index} of {of} (partial: merge the shards for a certificate): "
+                   f"its slice is {clean}")
     if not args.quiet:
         _print_certify_summary(result, bundle, out, args.verbose, paint)
     print(verdict)
@@ -485,7 +531,18 @@ def _certify(args: argparse.Namespace) -> int:
     compared = result.expectations
     if compared is not None:
         return EXIT_OK if compared.matches else EXIT_NOT_MET
+    if shard is not None:
+        return EXIT_OK if _slice_clean(result, required) else EXIT_NOT_MET
     return EXIT_OK if bundle.certificate["verdict"]["met"] else EXIT_NOT_MET
+
+
+def _slice_clean(result: ConformanceResult, required: Sequence[str]) -> bool:
+    """A shard's exit status: nothing its required levels rest on failed in its slice
+    (whether everything was exercised, only the merged run can tell)."""
+    from ._invariants import rests_on
+
+    resting = {i for level in required for i in rests_on(level)}
+    return not any(i in resting for i in result.failed)
 
 
 def _expectations(path: Path | None) -> tuple[dict[str, str] | None, dict[str, str] | None]:
@@ -712,6 +769,62 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 # --- verify ---------------------------------------------------------------------------------
+def _merge(args: argparse.Namespace) -> int:
+    import hashlib
+
+    reports = _reports()
+    from ._merge import ShardError, check_shards, merge_shards
+
+    try:
+        reports.check_out_dir(args.out)
+    except reports.BundleError as e:
+        raise CliError(str(e)) from None
+    key = _sign_key(args.sign_key)
+    loaded: list[tuple[str, dict[str, Any], dict[str, Any], Path]] = []
+    for path in args.shards:
+        try:
+            checks = reports.verify_bundle(path)
+        except reports.NotABundle as e:
+            raise CliError(f"{path}: {e}") from None
+        failed = [c for c in checks if c.failed]
+        if failed:
+            raise CliError(f"{path}: check {failed[0].number} ({failed[0].name}) fails: "
+                           f"{failed[0].detail}; a shard must pass verify to be merged")
+        cert = json.loads((path / reports.CERTIFICATE).read_text(encoding="utf-8"))
+        part = path / reports.SLICE
+        payload = json.loads(part.read_text(encoding="utf-8")) if part.is_file() else {}
+        loaded.append((str(path), cert, payload, path))
+    try:
+        order = check_shards([(name, cert) for name, cert, _, _ in loaded])
+        by_index = {int(c["run"]["shard"]["index"]): (c, p, d) for _, c, p, d in loaded}
+        result = merge_shards([(by_index[i][0], by_index[i][1]) for i in order])
+    except (ShardError, KeyError, TypeError, ValueError) as e:
+        raise CliError(f"cannot merge: {e}") from None
+    first_cert, _, first_dir = by_index[order[0]]
+    required = list(first_cert["verdict"]["required"])
+    benchmark = json.loads((first_dir / reports.BENCHMARK).read_text(encoding="utf-8"))
+    manifests = [hashlib.sha256((by_index[i][2] / reports.MANIFEST).read_bytes()).hexdigest()
+                 for i in order]
+    expect = first_cert["run"].get("expectations")
+    try:
+        bundle = reports.write_bundle(
+            result, args.out, required=required, benchmark=benchmark, signing_key=key,
+            display_dir=str(args.out), merged_from=manifests,
+            expectations_file=None if expect is None else {"file": expect["file"],
+                                                           "sha256": expect["sha256"]})
+    except reports.BundleError as e:
+        raise CliError(str(e)) from None
+    paint = _Paint.choose(args.color, sys.stdout)
+    print(f"Merged {_n(len(order), 'shard')} of one run")
+    _print_certify_summary(result, bundle, args.out, False, paint)
+    print(_verdict_line(result, required, paint))
+    print(f"Certificate: {(args.out / 'certificate.html').resolve().as_uri()}")
+    compared = result.expectations
+    if compared is not None:
+        return EXIT_OK if compared.matches else EXIT_NOT_MET
+    return EXIT_OK if bundle.certificate["verdict"]["met"] else EXIT_NOT_MET
+
+
 def _compare(args: argparse.Namespace) -> int:
     from ._compare import compare
 
@@ -741,6 +854,11 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_NOT_MET
     print(f"OK: all {len(checks)} checks passed"
           f"{'' if all(c.status == reports.PASS for c in checks) else ' or do not apply'}")
+    shard = (json.loads((args.bundle / reports.CERTIFICATE).read_text(encoding="utf-8"))
+             .get("run", {}).get("shard"))
+    if shard:
+        print(f"PARTIAL: shard {shard['index']} of {shard['of']}; it certifies nothing alone: "
+              f"{PROG} merge SHARD_DIR... --out DIR makes the run's certificate")
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ a minimal operation list that :func:`replay` reproduces without any Hypothesis d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import platform
 import sys
@@ -31,6 +32,7 @@ from reference.adapter import reference_factory
 from reference.contract import PROTOCOL_VERSION, AdapterInfo
 
 from . import _dialogue as dialogue
+from . import _slices as slices
 from ._check import SHADOW_LEVELS, Checker, Recorded, Tally, Violation, violation
 from ._errors import AdapterStartError, ConformanceError, InternalError
 from ._expect import Comparison
@@ -156,6 +158,10 @@ class ConformanceResult:
     coverage: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: The known failures the run was told of (``--expect``), ID -> reason; None: none.
     expected: dict[str, str] | None = None
+    #: (I, N) when this is shard I of N: a partial result, for ``merge``.
+    shard: tuple[int, int] | None = None
+    #: A shard's own slice and its workloads' tally, as ``merge`` reads them back.
+    slice: dict[str, Any] | None = None
 
     @property
     def failed(self) -> list[str]:
@@ -241,6 +247,8 @@ def run_conformance(
     isolate: bool | None = None,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
     expected: Mapping[str, str] | None = None,
+    workers: int = 1,
+    shard: int | None = None,
 ) -> ConformanceResult:
     """Check an adapter against every invariant; return levels, counts, traces.
 
@@ -253,13 +261,19 @@ def run_conformance(
     the run goes on, so that one known bug does not hide the next. Levels are judged as
     always; :attr:`ConformanceResult.expectations` compares the results with the file.
 
+    ``workers`` splits the budget into that many slices, each a Hypothesis run with a seed
+    derived from ``seed``, run in as many worker processes (``-j N``); a passing run's
+    counts and traces depend only on (suite, adapter, seed, workers). With ``shard`` (I of
+    ``workers``), only slice I runs, and the result is partial (``merge`` joins shards).
+
     A vendor's whole test can be ``run_conformance(MyAdapter).require("conformant")``.
     """
     session, owned = as_session(adapter, call_timeout, isolate)
     try:
         return _run(session, profile, seed=seed, spec=spec or session.spec,
                     max_examples=max_examples, progress=progress, workloads=workloads,
-                    expected=None if expected is None else dict(expected))
+                    expected=None if expected is None else dict(expected),
+                    workers=workers, shard=shard)
     finally:
         if owned:
             session.close()
@@ -267,9 +281,12 @@ def run_conformance(
 
 def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
          max_examples: int | None, progress: Progress | None, workloads: bool,
-         expected: dict[str, str] | None = None) -> ConformanceResult:
+         expected: dict[str, str] | None = None, workers: int = 1,
+         shard: int | None = None) -> ConformanceResult:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if workers < 1 or (shard is not None and not 1 <= shard <= workers):
+        raise ValueError(f"shard {shard} of {workers} workers: give 1 <= shard <= workers")
     prof = PROFILES[profile]
     seed = default_seed(prof) if seed is None else seed
     started = datetime.now(UTC)
@@ -282,13 +299,23 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
     fatal: Violation | None
     example: tuple[O.Setup, list[O.Op]] | None
     generated = 0
+    plans = slices.plan(seed, examples, workers)
+    mine = plans if shard is None else [plans[shard - 1]]
+    done: list[slices.SliceResult] = []
     if at_start is not None:
         # Broken before any event (e.g. SAFE-12 in start): nothing to generate or shrink.
         fatal, example = at_start, (O.Setup(), [])
         workloads = False
     else:
-        fatal, example, generated = _hypothesis_run(factory, prof, examples, seed, tally,
-                                                    notify)
+        if len(mine) == 1:
+            done = [_slice(factory, prof, mine[0], tally.tolerated, notify)]
+        else:
+            done = _in_workers(factory, profile, mine, tally.tolerated, notify)
+        merged = slices.merge(done, tally.tolerated)
+        tally, fatal, example, generated = (merged.tally, merged.fatal, merged.example,
+                                            merged.generated)
+    # A shard's own slice, as merge reads it back: before minimization and workloads.
+    raw = slices.slice_to_json(done[0]) if shard is not None and done else None
     reports: dict[tuple[str, str], ViolationReport] = {}
     if fatal is not None and example is not None:
         notify("minimizing", generated, 1)
@@ -299,15 +326,48 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
             reports[("all", fatal.id)] = _minimized(factory, setup, ops[: fatal.step + 1],
                                                     fatal.id, "all", fatal, tally.tolerated)
     efficiency: list[WorkloadResult] = []
-    if workloads and not (fatal is not None and _hang(fatal)) and not factory.out_of_time:
+    ran = Tally(tolerated=tally.tolerated)
+    if (workloads and shard in (None, 1) and not (fatal is not None and _hang(fatal))
+            and not factory.out_of_time):
         notify("workloads", generated, _found(tally, reports))
-        efficiency = _run_workloads(factory, tally, reports)
+        efficiency = _run_workloads(factory, ran, reports)
+        slices.absorb(tally, ran)
     notify("minimizing", generated, _found(tally, reports))
     for key, rec in list(tally.recorded.items()):
         if key not in reports:
             reports[key] = _minimized(factory, rec.setup, rec.ops, rec.violation.id,
                                       rec.scope, rec.violation, tally.tolerated)
 
+    payload = None
+    if raw is not None:
+        # What merge needs to claim what -j N would: the slice's own violations (by scope)
+        # apart from those its workloads found, which count after every slice's.
+        from_slice = {(r["scope"], r["violation"]["id"]) for r in raw["tally"]["recorded"]}
+        if fatal is not None:
+            from_slice.add(("all", fatal.id))
+        payload = {**raw, "workloads": slices.tally_to_json(ran),
+                   "efficiency": [dataclasses.asdict(w) for w in efficiency],
+                   "reports": [{"scope": key[0], "trace": r.trace(spec),
+                                "origin": "slice" if key in from_slice else "workloads"}
+                               for key, r in reports.items()]}
+    return _conclude(
+        spec=spec, info=info, profile=profile, prof=prof, seed=seed, examples=examples,
+        tally=tally, reports=reports, fatal=fatal, generated=generated,
+        efficiency=efficiency, seconds=time.perf_counter() - t0,
+        timeouts=factory.timeouts + sum(s.timeouts for s in done), mode=factory.mode,
+        call_timeout=factory.call_timeout, workers=workers, started=started,
+        run_versions=versions(), expected=expected,
+        shard=None if shard is None else (shard, workers), payload=payload)
+
+
+def _conclude(*, spec: str, info: AdapterInfo, profile: str, prof: RunProfile, seed: int,
+              examples: int, tally: Tally, reports: dict[tuple[str, str], ViolationReport],
+              fatal: Violation | None, generated: int, efficiency: list[WorkloadResult],
+              seconds: float, timeouts: int, mode: str, call_timeout: float, workers: int,
+              started: datetime, run_versions: dict[str, str],
+              expected: dict[str, str] | None, shard: tuple[int, int] | None,
+              payload: dict[str, Any] | None) -> ConformanceResult:
+    """The result of a run (or of shards merged): statuses, the chosen reports, stats."""
     failed = {i for (scope, i) in reports if scope == "all"}
     eff_scope = efficiency_scope(failed)
     failed |= {i for (scope, i) in reports if scope == eff_scope}
@@ -319,7 +379,6 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         status = "fail" if inv_id in failed else ("pass" if n else "not-exercised")
         invariants[inv_id] = InvariantResult(inv_id, inv.level, inv.rule, status, n,
                                              chosen.get(inv_id))
-    elapsed = time.perf_counter() - t0
     violations = sorted(chosen.values(), key=lambda r: (INVARIANTS[r.id].level == WARNING,
                                                          IDS.index(r.id)))
     stats = {
@@ -329,10 +388,10 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         "steps": tally.steps,
         "creates": tally.creates,
         "scans": tally.scans,
-        "seconds": round(elapsed, 3),
-        "steps_per_second": round(tally.steps / elapsed, 1) if elapsed else 0.0,
+        "seconds": round(seconds, 3),
+        "steps_per_second": round(tally.steps / seconds, 1) if seconds else 0.0,
         "efficiency_shadow": eff_scope,
-        "timeouts": factory.timeouts,
+        "timeouts": timeouts,
     }
     return ConformanceResult(
         adapter_spec=spec,
@@ -342,17 +401,19 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         settings={"based_on": profile,
                   "max_examples": examples, "max_fragments": prof.max_fragments,
                   "derandomized": prof.fixed_seed, "database": None, "deadline": None,
-                  "targeting": prof.targeting, "isolation": factory.mode,
-                  "call_timeout": factory.call_timeout},
+                  "targeting": prof.targeting, "isolation": mode,
+                  "call_timeout": call_timeout, "workers": workers},
         invariants=invariants,
         violations=violations,
         efficiency=efficiency,
         stats=stats,
         started=started.isoformat(timespec="seconds"),
         finished=datetime.now(UTC).isoformat(timespec="seconds"),
-        versions=versions(),
+        versions=run_versions,
         coverage=coverage_of(tally),
         expected=expected,
+        shard=shard,
+        slice=payload,
     )
 
 
@@ -417,8 +478,38 @@ def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
     return info, None
 
 
+def _slice(factory: AdapterSession, prof: RunProfile, plan: slices.Plan,
+           tolerated: frozenset[str], notify: Progress,
+           stop: Callable[[], bool] | None = None,
+           on_fatal: Callable[[], None] | None = None) -> slices.SliceResult:
+    """One slice of a run's budget, in this process. ``stop`` says another slice found a
+    conformant-breaking violation (look no further); ``on_fatal`` tells them this one did."""
+    tally = Tally(tolerated=tolerated)
+    stopped = [False]
+
+    def stopping() -> bool:
+        stopped[0] = stopped[0] or (stop is not None and stop())
+        return stopped[0]
+
+    fatal, example, generated = _hypothesis_run(factory, prof, plan.examples, plan.seed,
+                                                tally, notify, stopping, on_fatal)
+    return slices.SliceResult(plan, generated, tally, fatal, example, stopped[0])
+
+
+def _in_workers(factory: AdapterSession, profile: str, plans: Sequence[slices.Plan],
+                tolerated: frozenset[str], notify: Progress) -> list[slices.SliceResult]:
+    """Each slice in a worker process of its own, pinned to a CPU of its own (a worker
+    and its adapter process play ping-pong on one CPU, as a single run does)."""
+    from ._parallel import run_in_workers
+
+    return [slices.slice_from_json(d, tolerated) for d in
+            run_in_workers(factory, profile, plans, tolerated, notify)]
+
+
 def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int,
-                    seed: int, tally: Tally, notify: Progress
+                    seed: int, tally: Tally, notify: Progress,
+                    stop: Callable[[], bool] | None = None,
+                    on_fatal: Callable[[], None] | None = None
                     ) -> tuple[Violation | None, tuple[O.Setup, list[O.Op]] | None, int]:
     """The first conformant-breaking violation (shrunk) and its example, if any, and how
     many examples were generated before it."""
@@ -439,6 +530,8 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
     @hseed(seed)
     @given(st.data())
     def check(data: st.DataObject) -> None:
+        if not first and stop is not None and stop():
+            raise _Stopped
         setup, ops, scenes = strategies.draw_example(data.draw, prof.max_fragments)
         last[:] = [(setup, ops)]
         if not first:
@@ -452,6 +545,8 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
                 # example ends here; the run goes on.
                 tally.record(v, setup, ops, "all")
                 return
+            if on_fatal is not None and not first:
+                on_fatal()
             if _hang(v):
                 # Shrinking would sit through the timeout on every attempt: leave Hypothesis
                 # (a BaseException passes through it), minimize under a budget of timeouts.
@@ -481,6 +576,8 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
             check()
     except _Hung as h:
         return h.violation, (h.setup, h.ops), generated[0]
+    except _Stopped:
+        return None, None, generated[0]
     except Violation as v:
         if last and _recurs(factory, last[0], v, tally.tolerated):
             return v, last[0], generated[0]
@@ -502,6 +599,11 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
 def _hang(v: Violation) -> bool:
     """An adapter call timed out (SAFE-13): every replay of it costs a whole timeout."""
     return v.detail.get("fault") == "timeout"
+
+
+class _Stopped(BaseException):
+    """Another slice found a conformant-breaking violation: this one stops (a
+    BaseException, so that Hypothesis lets it through)."""
 
 
 class _Hung(BaseException):

@@ -63,6 +63,11 @@ class AdapterSession:
         """The run has sat through :data:`TIMEOUT_BUDGET` timeouts: look no further."""
         return self.timeouts >= TIMEOUT_BUDGET
 
+    def portable(self) -> tuple[str | Callable[[], Any], bool]:
+        """What another process needs to open this adapter as this session does: a SPEC
+        (or, in-process, a factory that pickles) and whether to isolate it."""
+        return self.spec, self.mode == ISOLATED
+
     @property
     def raw(self) -> Callable[[], Any]:
         """The factory whose adapters' own methods a benchmark times: in-process, the
@@ -84,9 +89,12 @@ class InProcess(AdapterSession):
     """A factory in this process, every hook under the watchdog."""
 
     def __init__(self, factory: Callable[[], Any], spec: str,
-                 call_timeout: float = DEFAULT_CALL_TIMEOUT) -> None:
+                 call_timeout: float = DEFAULT_CALL_TIMEOUT, *, from_spec: bool = False
+                 ) -> None:
         super().__init__(spec, call_timeout)
         self.factory = factory
+        #: ``spec`` loads this factory (open_adapter made it), not just names it.
+        self.from_spec = from_spec
         self.dog = watchdog(call_timeout)
         self._fired = self.dog.fired
         module = sys.modules.get(str(getattr(factory, "__module__", "") or ""))
@@ -99,6 +107,9 @@ class InProcess(AdapterSession):
     @property
     def timeouts(self) -> int:
         return self.dog.fired - self._fired
+
+    def portable(self) -> tuple[str | Callable[[], Any], bool]:
+        return (self.spec if self.from_spec else self.factory), False
 
     @property
     def raw(self) -> Callable[[], Any]:
@@ -162,7 +173,7 @@ def open_adapter(spec: str, *, isolate: bool = True,
     if parsed.kind == "exec":
         return Isolated(spec, shlex.split(parsed.target), call_timeout, _adapter_env()).start()
     if not isolate:
-        return InProcess(load_adapter(spec), spec, call_timeout)
+        return InProcess(load_adapter(spec), spec, call_timeout, from_spec=True)
     if parsed.kind == "module":
         check_module_exists(parsed.target)
     return Isolated(spec, [sys.executable, "-m", "conformance._worker", spec], call_timeout,

@@ -17,6 +17,7 @@ MAX_EXAMPLES_OPTION = "--conformance-max-examples"
 TRACES_OPTION = "--conformance-traces"
 IN_PROCESS_OPTION = "--conformance-in-process"
 CALL_TIMEOUT_OPTION = "--conformance-call-timeout"
+WORKERS_OPTION = "--conformance-workers"
 _RESULT = pytest.StashKey[Any]()
 
 
@@ -42,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(CALL_TIMEOUT_OPTION, type=float, default=None, metavar="SECONDS",
                     help="the longest an adapter call may take before it counts as a hang "
                          "(SAFE-13; default: 5)")
+    group.addoption(WORKERS_OPTION, type=int, default=1, metavar="N",
+                    help="split the budget across N worker processes, as certify -j N "
+                         "(default: 1)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,6 +66,8 @@ def pytest_configure(config: pytest.Config) -> None:
         timeout = config.getoption(CALL_TIMEOUT_OPTION, None)
         if timeout is not None and not timeout > 0:
             raise pytest.UsageError(f"{CALL_TIMEOUT_OPTION}: give a number of seconds above 0")
+        if config.getoption(WORKERS_OPTION, 1) < 1:
+            raise pytest.UsageError(f"{WORKERS_OPTION}: give a number of workers from 1")
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +88,8 @@ def conformance_result(request: pytest.FixtureRequest) -> Any:
                                  max_examples=config.getoption(MAX_EXAMPLES_OPTION),
                                  isolate=not config.getoption(IN_PROCESS_OPTION),
                                  call_timeout=config.getoption(CALL_TIMEOUT_OPTION)
-                                 or DEFAULT_CALL_TIMEOUT)
+                                 or DEFAULT_CALL_TIMEOUT,
+                                 workers=config.getoption(WORKERS_OPTION))
     except ConformanceError as e:
         raise pytest.UsageError(str(e)) from None
     config.stash[_RESULT] = result

@@ -24,6 +24,8 @@ SUMMARY = "summary.md"
 JUNIT = "junit.xml"
 BENCHMARK = "benchmark.json"
 TRACES = "traces"
+#: A shard's own slice of a -j N run (--shard I/N), for merge.
+SLICE = "slice.json"
 #: The files every bundle has, besides ``traces/*.json`` and the manifest.
 BUNDLE_FILES = (CERTIFICATE, HTML, SUMMARY, JUNIT, BENCHMARK)
 #: Files a bundle may hold outside its manifest.
@@ -92,6 +94,7 @@ def write_bundle(
     signing_key: Ed25519PrivateKey | None = None,
     display_dir: str | None = None,
     expectations_file: Mapping[str, str] | None = None,
+    merged_from: Sequence[str] | None = None,
 ) -> Bundle:
     """Write every file of the bundle into ``out_dir`` and return what was written.
 
@@ -111,7 +114,8 @@ def write_bundle(
     cert = build_certificate(
         result, required=required, benchmark=bench, traces=traces,
         signing_fingerprint=None if signing_key is None else fingerprint(
-            signing_key.public_key()), expectations_file=expectations_file)
+            signing_key.public_key()), expectations_file=expectations_file,
+        merged_from=merged_from)
     validate_certificate(cert)
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -124,6 +128,9 @@ def write_bundle(
         BENCHMARK: _json(bench),
     }
     files.update({traces[i]: _json(doc) for i, doc in trace_docs.items()})
+    if result.slice is not None:
+        # A shard's own slice, which merge reads back (in the manifest like the rest).
+        files[SLICE] = _json(result.slice)
     if reports:
         (out_dir / TRACES).mkdir(exist_ok=True)
     for name, text in files.items():

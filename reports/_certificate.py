@@ -26,9 +26,11 @@ FORMAT = "wcifs-conformance-certificate"
 #: exercised (``conformance.level_verdicts``), added ``verdict.why``, the ``custom`` profile
 #: (a budget other than the profile's), ``run.stopped_early`` and ``adapter.ci_commit``.
 #: 4 added ``run.isolation`` (the adapter ran in its own process, or ``in-process``) and
-#: ``run.call_timeout``. 5 added ``run.expectations`` (``--expect``). ``verify`` still
-#: accepts certificates of every earlier version.
-FORMAT_VERSION = 5
+#: ``run.call_timeout``. 5 added ``run.expectations`` (``--expect``). 6 added
+#: ``run.workers`` (``-j N``), ``run.shard`` (a partial bundle of ``--shard I/N``) and
+#: ``run.merged`` (a bundle ``merge`` made of shards). ``verify`` still accepts
+#: certificates of every earlier version.
+FORMAT_VERSION = 6
 #: The first format version whose certificates record ``coverage``.
 COVERAGE_SINCE = 2
 #: The first format version whose ``levels`` are the level verdicts (met: nothing failed and
@@ -145,10 +147,12 @@ def build_certificate(
     traces: Mapping[str, str],
     signing_fingerprint: str | None = None,
     expectations_file: Mapping[str, str] | None = None,
+    merged_from: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The certificate of ``result``; ``traces`` maps IDs to trace paths in the bundle;
     ``expectations_file`` (``file`` and ``sha256``) names the expectation file the run
-    was given, if any.
+    was given, if any; ``merged_from``, the manifests' SHA-256 of the shards a merged
+    bundle was made of.
 
     ``levels`` and ``verdict`` are the result's level verdicts: a level is met when nothing
     it rests on failed and everything it rests on was exercised."""
@@ -214,6 +218,7 @@ def build_certificate(
             "settings": settings,
             "stopped_early": bool(result.stopped_early),
             "isolation": str(result.settings.get("isolation", "in-process")),
+            "workers": int(result.settings.get("workers", 1)),
             "call_timeout": float(result.settings.get("call_timeout", 0.0)),
             "started": result.started,
             "finished": result.finished,
@@ -255,6 +260,10 @@ def build_certificate(
         named.setdefault("sha256", hashlib.sha256(
             json.dumps(compared.expected, sort_keys=True).encode()).hexdigest())
         cert["run"]["expectations"] = {**named, **compared.as_json()}
+    if result.shard is not None:
+        cert["run"]["shard"] = {"index": result.shard[0], "of": result.shard[1]}
+    if merged_from is not None:
+        cert["run"]["merged"] = {"shards": len(merged_from), "manifests": list(merged_from)}
     return cert
 
 

@@ -21,7 +21,7 @@ from conformance import (
 )
 from conformance import __version__ as suite_version
 
-from ._bundle import BENCHMARK, BUNDLE_FILES, CERTIFICATE, UNLISTED
+from ._bundle import BENCHMARK, BUNDLE_FILES, CERTIFICATE, SLICE, UNLISTED
 from ._certificate import (
     COVERAGE_DIMENSIONS,
     COVERAGE_SINCE,
@@ -370,6 +370,18 @@ class _Verifier:
         examples = _count(stats.get("examples"))
         if examples is None:
             return FAIL, f"stats.examples is {json.dumps(stats.get('examples'))}"
+        shard = run.get("shard")
+        if isinstance(shard, dict):
+            # A shard runs its slice of the budget (conformance._slices.plan).
+            index, of = int(shard["index"]), int(shard["of"])
+            share = budget // of + (1 if index <= budget % of else 0)
+            if examples > share or (not run.get("stopped_early") and examples != share):
+                return FAIL, (f"shard {index} of {of}: ran {examples} examples of its slice "
+                              f"of {share}")
+            return PASS, (f"shard {index} of {of}: its slice of {_examples(share)} of the "
+                          f"{_examples(budget)}"
+                          + (", stopped early at a violation" if run.get("stopped_early")
+                             else ", all run"))
         stopped = run.get("stopped_early")
         if not isinstance(stopped, bool):
             return FAIL, f"run.stopped_early is {json.dumps(stopped)}"
@@ -403,6 +415,20 @@ class _Verifier:
         return PASS, (f"{what}; stopped early at a violation ({_few(breakers, 3)}) after "
                       f"{_examples(examples)}")
 
+    def whole(self) -> tuple[str, str]:
+        """A whole run's certificate, not one shard's: a shard is accepted as partial only."""
+        run = self.cert.get("run") or {}
+        shard, merged = run.get("shard"), run.get("merged")
+        if isinstance(shard, dict):
+            if SLICE not in self._files_on_disk():
+                return FAIL, f"a shard's bundle without its {SLICE}: merge cannot use it"
+            return SKIP, (f"PARTIAL: shard {shard['index']} of {shard['of']} of a run, not a "
+                          "certificate of the whole run; merge the shards for one")
+        if isinstance(merged, dict):
+            return PASS, f"merged from {merged['shards']} shards (their manifests recorded)"
+        workers = run.get("workers", 1)
+        return PASS, ("one run" + (f" in {workers} workers" if workers != 1 else ""))
+
     def run(self) -> list[Check]:
         plan: list[tuple[str, Callable[[], tuple[str, str]]]] = [
             ("files present", self.files_present),
@@ -416,6 +442,7 @@ class _Verifier:
             # New checks go last: the numbers of the ones above are public (README, CI logs).
             ("coverage adds up to the exercised counts", self.coverage),
             ("profile budget", self.budget),
+            ("a whole run, not a shard", self.whole),
         ]
         checks = []
         for n, (name, check) in enumerate(plan, 1):

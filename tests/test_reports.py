@@ -43,7 +43,8 @@ CHECKS = {"files present": 1, "hashes match": 2, "signature": 3,
           "certificate matches its schema": 4, "levels follow from the invariant results": 5,
           "invariant results consistent": 6, "every invariant of a claimed level exercised": 7,
           "suite and Hypothesis versions recorded": 8,
-          "coverage adds up to the exercised counts": 9, "profile budget": 10}
+          "coverage adds up to the exercised counts": 9, "profile budget": 10,
+          "a whole run, not a shard": 11}
 N_CHECKS = len(CHECKS)
 #: certificate.json and benchmark.json of a bundle written by format version 1 (before
 #: coverage): `wcifs-conformance certify --adapter reference --max-examples 30 --seed 1
@@ -675,7 +676,7 @@ def test_verify_public_key_that_is_not_a_key_exit_2(
 def test_certificate_records_coverage_that_adds_up(made: dict[str, Path]) -> None:
     for name in ("reference", "faulty", "spread"):
         cert = json.loads((made[name] / "certificate.json").read_text())
-        assert cert["format_version"] == reports.FORMAT_VERSION == 5
+        assert cert["format_version"] == reports.FORMAT_VERSION == 6
         assert list(cert["coverage"]) == list(IDS), name
         for inv_id, entry in cert["coverage"].items():
             n = cert["invariants"][inv_id]["exercised"]
@@ -742,11 +743,15 @@ def test_schema_requires_coverage_from_format_version_2(made: dict[str, Path]) -
     assert errors(lambda c: c["invariants"].pop("SAFE-14")) == [
         "invariants: 'SAFE-14' is a required property"]
     # coverage came with format version 2; why, custom and stopped_early with 3; isolation
-    # and call_timeout with 4
+    # and call_timeout with 4; workers with 6
     assert errors(lambda c: c.update(format_version=1)) == [
         "format_version: 1 is less than the minimum of 2",
         "format_version: 1 is less than the minimum of 3",
-        "format_version: 1 is less than the minimum of 4"]
+        "format_version: 1 is less than the minimum of 4",
+        "format_version: 1 is less than the minimum of 6"]
+    assert errors(lambda c: c["run"].pop("workers")) == ["run: 'workers' is a required property"]
+    assert errors(lambda c: c["run"].update(shard={"index": 0, "of": 2})) == [
+        "run/shard/index: 0 is less than the minimum of 1"]
     assert errors(lambda c: c["run"].pop("isolation")) == [
         "run: 'isolation' is a required property"]
     assert errors(lambda c: c["run"].update(isolation="sandboxed")) == [
@@ -1160,6 +1165,7 @@ def test_verify_checks_a_format_version_2_bundle(
         cert["run"].pop("stopped_early")
         cert["run"].pop("isolation")
         cert["run"].pop("call_timeout")
+        cert["run"].pop("workers")
         cert["run"]["profile"] = cert["run"]["settings"].pop("based_on")
         cert["stats"].pop("stopped_early")
 
