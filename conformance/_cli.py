@@ -137,6 +137,10 @@ def parser() -> argparse.ArgumentParser:
                    help="run only what worker I of -j N runs (1-based), into a partial "
                         "bundle; shard 1 also runs the workloads and the benchmark. Join "
                         "the shards with merge")
+    c.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the -j N slices as tasks of the dask.distributed scheduler at "
+                        "ADDRESS (tcp://host:8786), or of a LocalCluster with 'local' "
+                        "(optional extra: pip install 'wcifs-av-conformance[cluster]')")
     c.add_argument("--expect", type=Path, metavar="FILE.toml",
                    help="known failures, one [ID] table with a reason each (docs/"
                         "ADAPTER_GUIDE.md): they are recorded and the run goes on; the exit "
@@ -486,6 +490,8 @@ def _certify(args: argparse.Namespace) -> int:
             raise CliError(str(e)) from None
     if args.shard is not None and args.jobs != 1:
         raise CliError("--shard I/N runs one worker's slice in this process: give no -j")
+    if args.shard is not None and args.cluster is not None:
+        raise CliError("--shard I/N runs one slice in this process: give no --cluster")
     workers, shard = (args.jobs, None) if args.shard is None else (args.shard[1],
                                                                      args.shard[0])
     key = _sign_key(args.sign_key)
@@ -501,14 +507,16 @@ def _certify(args: argparse.Namespace) -> int:
     # The adapter's own faults are SAFE-13 violations inside the run; anything else that
     # escapes it is the suite's (exit 4).
     with _open(args) as session, progress:
-        split = (f", {workers} workers" if shard is None and workers > 1 else
+        split = (f", {workers} slices on the cluster {args.cluster}" if args.cluster else
+                 f", {workers} workers" if shard is None and workers > 1 else
                  f", shard {shard} of {workers} ({_n(share, 'example')})" if shard else "")
         progress.note(f"certifying {args.adapter} ({session.mode}): profile {args.profile}, "
                       f"seed {seed}, {_n(examples, 'example')}{split}, requiring "
                       f"{', '.join(required)}")
         result = run_conformance(session, args.profile, seed=seed, spec=args.adapter,
                                  max_examples=args.max_examples, progress=progress,
-                                 expected=expected, workers=workers, shard=shard)
+                                 expected=expected, workers=workers, shard=shard,
+                                 cluster=args.cluster)
         benchmark = _benchmark(session, result, args.no_bench or shard not in (None, 1),
                                progress)
     out = args.out or _default_dir(result.adapter_info.name)

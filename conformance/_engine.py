@@ -249,6 +249,7 @@ def run_conformance(
     expected: Mapping[str, str] | None = None,
     workers: int = 1,
     shard: int | None = None,
+    cluster: str | None = None,
 ) -> ConformanceResult:
     """Check an adapter against every invariant; return levels, counts, traces.
 
@@ -265,6 +266,7 @@ def run_conformance(
     derived from ``seed``, run in as many worker processes (``-j N``); a passing run's
     counts and traces depend only on (suite, adapter, seed, workers). With ``shard`` (I of
     ``workers``), only slice I runs, and the result is partial (``merge`` joins shards).
+    ``cluster`` (a dask scheduler's address, or ``local``) runs the slices as its tasks.
 
     A vendor's whole test can be ``run_conformance(MyAdapter).require("conformant")``.
     """
@@ -273,7 +275,7 @@ def run_conformance(
         return _run(session, profile, seed=seed, spec=spec or session.spec,
                     max_examples=max_examples, progress=progress, workloads=workloads,
                     expected=None if expected is None else dict(expected),
-                    workers=workers, shard=shard)
+                    workers=workers, shard=shard, cluster=cluster)
     finally:
         if owned:
             session.close()
@@ -282,7 +284,7 @@ def run_conformance(
 def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
          max_examples: int | None, progress: Progress | None, workloads: bool,
          expected: dict[str, str] | None = None, workers: int = 1,
-         shard: int | None = None) -> ConformanceResult:
+         shard: int | None = None, cluster: str | None = None) -> ConformanceResult:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if workers < 1 or (shard is not None and not 1 <= shard <= workers):
@@ -307,10 +309,12 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         fatal, example = at_start, (O.Setup(), [])
         workloads = False
     else:
-        if len(mine) == 1:
+        if cluster is not None and shard is None:
+            done = _elsewhere(factory, profile, mine, tally.tolerated, notify, cluster)
+        elif len(mine) == 1:
             done = [_slice(factory, prof, mine[0], tally.tolerated, notify)]
         else:
-            done = _in_workers(factory, profile, mine, tally.tolerated, notify)
+            done = _elsewhere(factory, profile, mine, tally.tolerated, notify, None)
         merged = slices.merge(done, tally.tolerated)
         tally, fatal, example, generated = (merged.tally, merged.fatal, merged.example,
                                             merged.generated)
@@ -496,14 +500,21 @@ def _slice(factory: AdapterSession, prof: RunProfile, plan: slices.Plan,
     return slices.SliceResult(plan, generated, tally, fatal, example, stopped[0])
 
 
-def _in_workers(factory: AdapterSession, profile: str, plans: Sequence[slices.Plan],
-                tolerated: frozenset[str], notify: Progress) -> list[slices.SliceResult]:
+def _elsewhere(factory: AdapterSession, profile: str, plans: Sequence[slices.Plan],
+               tolerated: frozenset[str], notify: Progress, cluster: str | None
+               ) -> list[slices.SliceResult]:
     """Each slice in a worker process of its own, pinned to a CPU of its own (a worker
-    and its adapter process play ping-pong on one CPU, as a single run does)."""
-    from ._parallel import run_in_workers
+    and its adapter process play ping-pong on one CPU, as a single run does), or as a task
+    of a dask cluster."""
+    if cluster is not None:
+        from ._cluster import run_on_cluster
 
-    return [slices.slice_from_json(d, tolerated) for d in
-            run_in_workers(factory, profile, plans, tolerated, notify)]
+        found = run_on_cluster(cluster, factory, profile, plans, tolerated, notify)
+    else:
+        from ._parallel import run_in_workers
+
+        found = run_in_workers(factory, profile, plans, tolerated, notify)
+    return [slices.slice_from_json(d, tolerated) for d in found]
 
 
 def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int,

@@ -25,13 +25,6 @@ Progress = Callable[[str, int, int], None]
 POLL = 0.5
 
 
-def _cpus() -> list[int | None]:
-    try:
-        return list(sorted(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return [None]
-
-
 def portable(session: AdapterSession) -> tuple[str | Callable[[], Any], bool]:
     """What a worker opens: the session's SPEC, or its factory if that pickles."""
     adapter, isolate = session.portable()
@@ -56,7 +49,7 @@ def run_in_workers(session: AdapterSession, profile: str, plans: Sequence[Plan],
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     out: Any = ctx.Queue()
-    cpus = _cpus()
+    cpus: list[int | None] = list(session.cpus()) or [None]
     procs = [ctx.Process(target=_worker, daemon=True, name=f"wcifs-slice-{p.index}", args=(
         adapter, isolate, session.call_timeout, profile, p, tolerated,
         cpus[(p.index - 1) % len(cpus)], stop, out)) for p in plans]
@@ -86,10 +79,7 @@ def run_in_workers(session: AdapterSession, profile: str, plans: Sequence[Plan],
             elif kind == "done":
                 results[index] = message[2]
             else:
-                _, _, name, code, text, trace = message
-                if name == "InternalError":
-                    raise InternalError(text, trace)
-                raise ConformanceError(text, exit_code=code)
+                raise_error(message)
     finally:
         stop.set()
         for proc in procs:
@@ -104,6 +94,19 @@ def _worker(adapter: str | Callable[[], Any], isolate: bool, call_timeout: float
             profile: str, plan: Plan, tolerated: frozenset[str], cpu: int | None,
             stop: Any, out: Any) -> None:
     """A worker process: one slice, its result (or its error) on ``out``."""
+    def notify(phase: str, examples: int, violations: int) -> None:
+        out.put(("progress", plan.index, phase, examples, violations))
+
+    out.put(job(adapter, isolate, call_timeout, profile, plan, tolerated, cpu, stop.is_set,
+                stop.set, notify))
+
+
+def job(adapter: str | Callable[[], Any], isolate: bool, call_timeout: float, profile: str,
+        plan: Plan, tolerated: frozenset[str], cpu: int | None,
+        stop: Callable[[], bool], on_fatal: Callable[[], None],
+        notify: Progress) -> tuple[Any, ...]:
+    """One slice wherever it runs: ``("done", index, slice JSON)`` or ``("error", index,
+    error class name, exit code, message, trace)``; never raises."""
     try:
         if cpu is not None:
             with contextlib.suppress(OSError):
@@ -113,19 +116,24 @@ def _worker(adapter: str | Callable[[], Any], isolate: bool, call_timeout: float
 
         session, owned = as_session(adapter, call_timeout, isolate)
         try:
-            def notify(phase: str, examples: int, violations: int) -> None:
-                out.put(("progress", plan.index, phase, examples, violations))
-
             result = _slice(session, PROFILES[profile], plan, tolerated, notify,
-                            stop=stop.is_set, on_fatal=stop.set)
+                            stop=stop, on_fatal=on_fatal)
             result.timeouts = session.timeouts
         finally:
             if owned:
                 session.close()
-        out.put(("done", plan.index, slice_to_json(result)))
+        return ("done", plan.index, slice_to_json(result))
     except ConformanceError as e:
-        out.put(("error", plan.index, type(e).__name__, e.exit_code, str(e),
-                 getattr(e, "trace", None)))
+        return ("error", plan.index, type(e).__name__, e.exit_code, str(e),
+                getattr(e, "trace", None))
     except BaseException as e:  # the suite's own failure, reported by the parent (exit 4)
-        out.put(("error", plan.index, "InternalError", 4,
-                 f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-8)}", None))
+        return ("error", plan.index, "InternalError", 4,
+                f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=-8)}", None)
+
+
+def raise_error(message: tuple[Any, ...]) -> None:
+    """Raise in the parent what a slice's ``("error", ...)`` message reports."""
+    _, _, name, code, text, trace = message
+    if name == "InternalError":
+        raise InternalError(text, trace)
+    raise ConformanceError(text, exit_code=code)

@@ -63,6 +63,13 @@ class AdapterSession:
         """The run has sat through :data:`TIMEOUT_BUDGET` timeouts: look no further."""
         return self.timeouts >= TIMEOUT_BUDGET
 
+    def cpus(self) -> list[int]:
+        """The CPUs this process may run on, as before the session pinned it to one."""
+        try:
+            return sorted(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return []
+
     def portable(self) -> tuple[str | Callable[[], Any], bool]:
         """What another process needs to open this adapter as this session does: a SPEC
         (or, in-process, a factory that pickles) and whether to isolate it."""
@@ -130,6 +137,9 @@ class Isolated(AdapterSession):
         self._cpu, self._affinity = colocate()
         self.main = Connection(argv, call_timeout, env, self._cpu)
         self._probes: Connection | None = None
+
+    def cpus(self) -> list[int]:
+        return sorted(self._affinity) if self._affinity else super().cpus()
 
     def __call__(self) -> Any:
         return self.main.new()

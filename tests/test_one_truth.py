@@ -176,6 +176,7 @@ LAYERS = {
     "conformance._bench": 4, "conformance._native": 4, "conformance._native_bench": 4,
     "conformance._session": 4, "conformance._worker": 4,
     "conformance._slices": 4, "conformance._parallel": 4, "conformance._merge": 5,
+    "conformance._cluster": 4,
     "conformance._engine": 5,
     "reports": 2,
     "conformance._cli": 6, "conformance.plugin": 6, "conformance.test_adapter": 6,
