@@ -94,9 +94,7 @@ def run_on_cluster(address: str, session: AdapterSession, profile: str,
 def _task(adapter: str, isolate: bool, call_timeout: float, profile: str, plan: Plan,
           tolerated: frozenset[str], stop_name: str) -> tuple[Any, ...]:
     """One slice on a dask worker."""
-    from distributed import Event
-
-    event = Event(stop_name)
+    event = _distributed().Event(stop_name)
     asked = [0.0, False]
 
     def stopped() -> bool:
