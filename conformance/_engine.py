@@ -250,6 +250,7 @@ def run_conformance(
     workers: int = 1,
     shard: int | None = None,
     cluster: str | None = None,
+    stop_when: Callable[[Tally], bool] | None = None,
 ) -> ConformanceResult:
     """Check an adapter against every invariant; return levels, counts, traces.
 
@@ -267,6 +268,8 @@ def run_conformance(
     counts and traces depend only on (suite, adapter, seed, workers). With ``shard`` (I of
     ``workers``), only slice I runs, and the result is partial (``merge`` joins shards).
     ``cluster`` (a dask scheduler's address, or ``local``) runs the slices as its tasks.
+    ``stop_when`` ends generation early once it holds of the counts so far (one slice
+    only; the suite's own tests stop a mutant at its first proof).
 
     A vendor's whole test can be ``run_conformance(MyAdapter).require("conformant")``.
     """
@@ -275,7 +278,7 @@ def run_conformance(
         return _run(session, profile, seed=seed, spec=spec or session.spec,
                     max_examples=max_examples, progress=progress, workloads=workloads,
                     expected=None if expected is None else dict(expected),
-                    workers=workers, shard=shard, cluster=cluster)
+                    workers=workers, shard=shard, cluster=cluster, stop_when=stop_when)
     finally:
         if owned:
             session.close()
@@ -284,11 +287,14 @@ def run_conformance(
 def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
          max_examples: int | None, progress: Progress | None, workloads: bool,
          expected: dict[str, str] | None = None, workers: int = 1,
-         shard: int | None = None, cluster: str | None = None) -> ConformanceResult:
+         shard: int | None = None, cluster: str | None = None,
+         stop_when: Callable[[Tally], bool] | None = None) -> ConformanceResult:
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if workers < 1 or (shard is not None and not 1 <= shard <= workers):
         raise ValueError(f"shard {shard} of {workers} workers: give 1 <= shard <= workers")
+    if stop_when is not None and workers != 1:
+        raise ValueError("stop_when watches one slice: give workers=1")
     prof = PROFILES[profile]
     seed = default_seed(prof) if seed is None else seed
     started = datetime.now(UTC)
@@ -312,7 +318,7 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         if cluster is not None and shard is None:
             done = _elsewhere(factory, profile, mine, tally.tolerated, notify, cluster)
         elif len(mine) == 1:
-            done = [_slice(factory, prof, mine[0], tally.tolerated, notify)]
+            done = [_slice(factory, prof, mine[0], tally.tolerated, notify, until=stop_when)]
         else:
             done = _elsewhere(factory, profile, mine, tally.tolerated, notify, None)
         merged = slices.merge(done, tally.tolerated)
@@ -485,14 +491,17 @@ def _smoke(factory: Callable[[], Any]) -> tuple[AdapterInfo, Violation | None]:
 def _slice(factory: AdapterSession, prof: RunProfile, plan: slices.Plan,
            tolerated: frozenset[str], notify: Progress,
            stop: Callable[[], bool] | None = None,
-           on_fatal: Callable[[], None] | None = None) -> slices.SliceResult:
+           on_fatal: Callable[[], None] | None = None,
+           until: Callable[[Tally], bool] | None = None) -> slices.SliceResult:
     """One slice of a run's budget, in this process. ``stop`` says another slice found a
-    conformant-breaking violation (look no further); ``on_fatal`` tells them this one did."""
+    conformant-breaking violation (look no further); ``on_fatal`` tells them this one did;
+    ``until`` ends the slice once it holds of its counts."""
     tally = Tally(tolerated=tolerated)
     stopped = [False]
 
     def stopping() -> bool:
-        stopped[0] = stopped[0] or (stop is not None and stop())
+        stopped[0] = stopped[0] or (stop is not None and stop()) or (
+            until is not None and until(tally))
         return stopped[0]
 
     fatal, example, generated = _hypothesis_run(factory, prof, plan.examples, plan.seed,
@@ -541,9 +550,11 @@ def _hypothesis_run(factory: AdapterSession, prof: RunProfile, max_examples: int
     @hseed(seed)
     @given(st.data())
     def check(data: st.DataObject) -> None:
+        setup, ops, scenes = strategies.draw_example(data.draw, prof.max_fragments)
+        # After the draw: an example that stops drawing early would look to Hypothesis
+        # like a strategy that draws inconsistently.
         if not first and stop is not None and stop():
             raise _Stopped
-        setup, ops, scenes = strategies.draw_example(data.draw, prof.max_fragments)
         last[:] = [(setup, ops)]
         if not first:
             generated[0] += 1

@@ -3,15 +3,34 @@ adapters (SPEC §5: a false alarm is as serious as a missed bug)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import pytest
 from gallery import CORRECT, MUTANTS, ScansEverything
 
-from conformance import INVARIANTS, BaseAdapter, replay, run_conformance
+from conformance import INVARIANTS, BaseAdapter, replay, rests_on, run_conformance
+from conformance._check import Tally
 from reference.adapter import reference_factory
 
 SEED = 1  # tox -e power measures seeds 1..5
 CASES = [(inv, m) for inv, ms in MUTANTS.items() for m in ms]
 SAFETY_LEVELS = ("conformant", "signature-current")
+
+
+def proved(any_of: Iterable[str], *all_of: str, established: Iterable[str] = ("conformant",)
+           ) -> Callable[[Tally], bool]:
+    """A run may stop at the first proof of what a test asserts: one of ``any_of`` and each
+    of ``all_of`` failed (where a safe adapter's result reports them), and every invariant
+    of the ``established`` levels exercised. A run that never gets there runs its budget."""
+    needed = {i for level in established for i in rests_on(level)}
+    some, each = set(any_of), set(all_of)
+
+    def done(t: Tally) -> bool:
+        found = {i for scope, i in t.recorded if scope in ("all", "signature-current")}
+        return (bool(found & some) and each <= found
+                and all(t.exercised.get(i, 0) for i in needed))
+
+    return done
 
 
 def test_every_invariant_has_a_mutant() -> None:
@@ -20,7 +39,11 @@ def test_every_invariant_has_a_mutant() -> None:
 
 @pytest.mark.parametrize(("inv", "mutant"), CASES, ids=[f"{i}-{m.__name__}" for i, m in CASES])
 def test_mutant_is_caught_with_its_id(inv: str, mutant: type[BaseAdapter]) -> None:
-    result = run_conformance(mutant, "quick", seed=SEED, workloads=inv.startswith("EFF"))
+    # A conformant-breaking mutant stops at its violation; the others, once it is proved
+    # and conformant is established (what the assertions below need).
+    stop = None if INVARIANTS[inv].level == "conformant" else proved([inv])
+    result = run_conformance(mutant, "quick", seed=SEED, workloads=inv.startswith("EFF"),
+                             stop_when=stop)
     assert inv in result.failed, result.summary()
     level = INVARIANTS[inv].level
     if level == "conformant":
@@ -66,14 +89,18 @@ def test_correct_adapters_raise_no_safety_alarm(adapter: type[BaseAdapter], seed
 
 
 def test_conformant_reference_meets_only_conformant_safety() -> None:
-    result = run_conformance(reference_factory("conformant"), "quick", seed=SEED)
+    result = run_conformance(reference_factory("conformant"), "quick", seed=SEED,
+                             stop_when=proved(["SIG-1"], "SIG-2",
+                                              established=("conformant", "optimized")))
     assert result.levels == {"conformant": True, "signature-current": False, "optimized": True}
     assert {"SIG-1", "SIG-2"} <= set(result.failed)
     assert not [i for i in result.failed if INVARIANTS[i].level == "conformant"]
 
 
 def test_safe_but_wasteful_adapter_is_conformant_not_optimized() -> None:
-    result = run_conformance(ScansEverything, "quick", seed=SEED)
+    effs = [i for i in INVARIANTS if INVARIANTS[i].level == "optimized"]
+    result = run_conformance(ScansEverything, "quick", seed=SEED, stop_when=proved(
+        effs, established=("conformant", "signature-current")))
     assert result.levels == {"conformant": True, "signature-current": True, "optimized": False}
     assert all(INVARIANTS[i].level == "optimized" for i in result.failed)
     # Beside the reference, it pays for every redirected open.
