@@ -246,6 +246,14 @@ def run_notes(cert: Mapping[str, Any]) -> list[str]:
                      f"{cert.get('format_version')} named the profile all the same)")
     if run.get("stopped_early", stats.get("stopped_early")):
         notes.append(f"stopped early at a violation after {_examples(stats.get('examples'))}")
+    shard = run.get("shard")
+    if shard:
+        notes.append(f"PARTIAL: shard {shard['index']} of {shard['of']} of a run, not a "
+                     "certificate of the whole run (wcifs-conformance merge joins the shards)")
+    merged = run.get("merged")
+    if merged:
+        notes.append(f"merged from {merged['shards']} shards (certify --shard), as "
+                     f"-j {merged['shards']} would have run it")
     expect = run.get("expectations")
     if expect:
         differ = [f"{len(ids)} {what}" for what, ids in (

@@ -88,6 +88,7 @@ def test_a_shard_is_partial_and_verify_says_so(runs: dict[str, Path]) -> None:
     done = cli("verify", runs["s2"])
     assert done.returncode == 0, done.stdout
     assert "PARTIAL: shard 2 of 4" in done.stdout
+    assert "PARTIAL: shard 2 of 4 of a run" in (runs["s2"] / "certificate.html").read_text()
     merged = cli("verify", runs["merged"])
     assert merged.returncode == 0 and "PARTIAL" not in merged.stdout
     assert "merged from 4 shards" in merged.stdout
