@@ -314,6 +314,9 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         # Broken before any event (e.g. SAFE-12 in start): nothing to generate or shrink.
         fatal, example = at_start, (O.Setup(), [])
         workloads = False
+        if shard is not None:  # a shard's bundle still carries its (empty) slice for merge
+            done = [slices.SliceResult(mine[0], 0, Tally(tolerated=tally.tolerated), fatal,
+                                       example)]
     else:
         if cluster is not None and shard is None:
             done = _elsewhere(factory, profile, mine, tally.tolerated, notify, cluster)
