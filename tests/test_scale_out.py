@@ -177,3 +177,15 @@ def test_shard_and_jobs_do_not_mix(tmp_path: Path) -> None:
     assert done.returncode == 2 and "give no -j" in done.stderr
     done = cli("certify", "--adapter", "reference", "--shard", "3/2", "--out", tmp_path / "b")
     assert done.returncode == 2 and "I must be from 1 to N" in done.stderr
+
+
+def test_shards_of_an_adapter_that_fails_at_start_still_merge(tmp_path: Path) -> None:
+    spec = "tests/gallery.py:ReadsLayerRoots"  # SAFE-12 in start(), before any example
+    for i in (1, 2):
+        done = cli("certify", "--adapter", spec, "--max-examples", "40", "--seed", "3",
+                   "--no-bench", "-q", "--shard", f"{i}/2", "--out", tmp_path / f"s{i}")
+        assert done.returncode == 1, done.stderr
+    done = cli("merge", tmp_path / "s1", tmp_path / "s2", "--out", tmp_path / "m")
+    assert done.returncode == 1, done.stderr
+    assert certificate(tmp_path / "m")["invariants"]["SAFE-12"]["status"] == "fail"
+    assert cli("verify", tmp_path / "m").returncode == 0
