@@ -527,20 +527,22 @@ def _certify(args: argparse.Namespace) -> int:
     except reports.BundleError as e:
         raise CliError(str(e)) from None
     verdict = _verdict_line(result, required, paint)
+    compared = result.expectations
+    # A slice can show a new failure, not that a known one is gone: merge tells that.
+    slice_ok = (not compared.new) if compared is not None else _slice_clean(result, required)
     if result.shard is not None:
         index, of = result.shard
-        clean = "clean" if _slice_clean(result, required) else paint("NOT clean", "red")
+        clean = "clean" if slice_ok else paint("NOT clean", "red")
         verdict = (f"Shard {index} of {of} (partial: merge the shards for a certificate): "
                    f"its slice is {clean}")
     if not args.quiet:
         _print_certify_summary(result, bundle, out, args.verbose, paint)
     print(verdict)
     print(f"Certificate: {(out / 'certificate.html').resolve().as_uri()}")
-    compared = result.expectations
+    if shard is not None:
+        return EXIT_OK if slice_ok else EXIT_NOT_MET
     if compared is not None:
         return EXIT_OK if compared.matches else EXIT_NOT_MET
-    if shard is not None:
-        return EXIT_OK if _slice_clean(result, required) else EXIT_NOT_MET
     return EXIT_OK if bundle.certificate["verdict"]["met"] else EXIT_NOT_MET
 
 

@@ -189,3 +189,23 @@ def test_shards_of_an_adapter_that_fails_at_start_still_merge(tmp_path: Path) ->
     assert done.returncode == 1, done.stderr
     assert certificate(tmp_path / "m")["invariants"]["SAFE-12"]["status"] == "fail"
     assert cli("verify", tmp_path / "m").returncode == 0
+
+
+def test_a_shard_gates_on_new_failures_only_and_merge_on_the_whole_file(
+        tmp_path: Path) -> None:
+    """A slice can show a new failure, not that a known one is gone: with --expect, a shard
+    fails only on a failure the file does not list; merge judges the file as a whole."""
+    spec = "tests/gallery.py:StaleLayerMarker"
+    known = tmp_path / "known.toml"
+    listed = ["SAFE-3", "SAFE-5", "SAFE-9", "SAFE-12", "EFF-2", "EFF-3", "EFF-4"]
+    known.write_text("".join(f'[{i}]\nreason = "known"\n' for i in listed))
+    for i in (1, 2):
+        done = cli("certify", "--adapter", spec, "--max-examples", "60", "--seed", "3",
+                   "--no-bench", "-q", "--expect", known, "--shard", f"{i}/2", "--out",
+                   tmp_path / f"s{i}")
+        new = certificate(tmp_path / f"s{i}")["run"]["expectations"]["new_failures"]
+        assert done.returncode == (1 if new else 0), done.stdout + done.stderr
+    done = cli("merge", tmp_path / "s1", tmp_path / "s2", "--out", tmp_path / "m")
+    expect = certificate(tmp_path / "m")["run"]["expectations"]
+    assert "SAFE-12" in expect["unexpectedly_passing"]  # it never fails for this adapter
+    assert done.returncode == 1
