@@ -155,3 +155,18 @@ def test_compare_sorts_every_listed_and_failed_id() -> None:
                                                          ["SAFE-4"])
     assert not c.matches
     assert compare({"SAFE-1": "a", "SAFE-2": "b"}, statuses).matches
+
+
+def test_one_known_failure_passes_the_gate(tmp_path: Path) -> None:
+    """The plainest case: an adapter with one defect (an ECP in every open, ECP-2) and a
+    file listing it: exit 0, the level it breaks still not met, the file on the face."""
+    path = _toml(tmp_path / "e.toml", {"ECP-2": "attaches an ECP outside containers"})
+    out = tmp_path / "b"
+    code = run(["certify", "--adapter", "tests/gallery.py:EcpEverywhere", "--max-examples",
+                "200", "--seed", "1", "--no-bench", "--in-process", "-q", "--out", str(out),
+                "--expect", str(path)])
+    cert = json.loads((out / "certificate.json").read_text())
+    assert code == 0, cert["run"]["expectations"]
+    assert cert["run"]["expectations"]["known_failures"] == ["ECP-2"]
+    assert cert["invariants"]["ECP-2"]["status"] == "fail"
+    assert f"expectations used ({path})" in (out / "certificate.html").read_text()
