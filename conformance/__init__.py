@@ -42,7 +42,7 @@ from ._errors import (
 )
 from ._formats import TRACE_FORMAT, TRACE_FORMAT_VERSION
 from ._invariants import IDS, INVARIANTS, LEVELS, LevelVerdict, level_verdicts, rests_on
-from ._profiles import CUSTOM, PROFILES, exercise_advice
+from ._profiles import CUSTOM, PROFILES, exercise_advice, slice_examples
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -119,4 +119,5 @@ __all__ = [
     "replay",
     "rests_on",
     "run_conformance",
+    "slice_examples",
 ]

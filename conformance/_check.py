@@ -195,17 +195,16 @@ class Lockstep:
             detail["traceback"] = tb
         return violation("SAFE-13", f"{method} {what}", detail, self.checker.index)
 
+    def _adapter_fault(self, f: AdapterFault) -> Violation:
+        return violation("SAFE-13", str(f), {"call": f.call, **f.detail}, self.checker.index)
+
     def _call(self, method: str, *args: Any) -> Any:
         self.checker.ex["SAFE-13"] += 1
-        dialogue = self.checker.dialogue
-        if dialogue is not None:
-            return self._recorded(dialogue, method, *args)
         try:
             result = getattr(self.vendor, method)(*args)
         except AdapterFault as f:
             # A hang, crash or broken answer; or, sent ahead in a batch, an earlier call's.
-            raise violation("SAFE-13", str(f), {"call": f.call, **f.detail},
-                            self.checker.index) from None
+            raise self._adapter_fault(f) from None
         except Exception as e:
             raise self._fault(method, f"raised {type(e).__name__}: {e}",
                               traceback.format_exc(limit=-6)) from None
@@ -213,39 +212,6 @@ class Lockstep:
             raise violation("SAFE-12", f"the adapter read {LAYER_ROOT_LOCATIONS_KEY} "
                             f"(during {method})", {"registry reads": ", ".join(
                                 self.services.reads)}, self.checker.index)
-        return result
-
-    def _recorded(self, dialogue: list[dict[str, Any]], method: str, *args: Any) -> Any:
-        """:meth:`_call`, writing down what the adapter was handed and what it answered
-        (before the call: an adapter may change what it is handed)."""
-        checker = self.checker
-        entry: dict[str, Any] = {"step": checker.step_number, "call": method}
-        if method in ARGUMENT:
-            entry[ARGUMENT[method]] = encode_argument(method, args[0])
-        dialogue.append(entry)
-        services = self.services
-        if services is not None:
-            services.asked = []
-        try:
-            self.checker.dialogue = None
-            result = self._call(method, *args)
-            settle = getattr(self.vendor, "settle", None)
-            if settle is not None:
-                try:
-                    settle()
-                except AdapterFault as f:
-                    raise violation("SAFE-13", str(f), {"call": f.call, **f.detail},
-                                    checker.index) from None
-        except Violation as v:
-            entry["error"] = v.summary
-            raise
-        finally:
-            self.checker.dialogue = dialogue
-            if services is not None:
-                if services.asked:
-                    entry["services"] = services.asked
-                services.asked = None
-        entry["return"] = encode_answer(method, result)
         return result
 
     def _handed(self, method: str, mine: Any, theirs: Any) -> None:
@@ -324,6 +290,45 @@ class Lockstep:
         self._call("stop")
 
 
+class _Recording(Lockstep):
+    """A :class:`Lockstep` that writes down the dialogue (:mod:`._dialogue`): each call,
+    what the adapter was handed (before the call: an adapter may change it), its service
+    requests and its answer. Only replays record, so the run's own path stays as it was."""
+
+    def __init__(self, vendor: Any, checker: Checker, dialogue: list[dict[str, Any]]
+                 ) -> None:
+        super().__init__(vendor, checker)
+        self.dialogue = dialogue
+
+    def _call(self, method: str, *args: Any) -> Any:
+        entry: dict[str, Any] = {"step": self.checker.step_number, "call": method}
+        if method in ARGUMENT:
+            entry[ARGUMENT[method]] = encode_argument(method, args[0])
+        self.dialogue.append(entry)
+        services = self.services
+        if services is not None:
+            services.asked = []
+        try:
+            result = super()._call(method, *args)
+            # Held-back calls go now, so each service request is credited to its call.
+            settle = getattr(self.vendor, "settle", None)
+            if settle is not None:
+                try:
+                    settle()
+                except AdapterFault as f:
+                    raise self._adapter_fault(f) from None
+        except Violation as v:
+            entry["error"] = v.summary
+            raise
+        finally:
+            if services is not None:
+                if services.asked:
+                    entry["services"] = services.asked
+                services.asked = None
+        entry["return"] = encode_answer(method, result)
+        return result
+
+
 class Checker:
     """Runs one example: a setup and a sequence of operations, judged step by step."""
 
@@ -353,7 +358,8 @@ class Checker:
         except Exception as e:
             raise violation("SAFE-13", f"the adapter factory raised {type(e).__name__}: {e}",
                             {"traceback": traceback.format_exc(limit=-6)}) from None
-        self.lockstep = Lockstep(vendor, self)
+        self.lockstep = (Lockstep(vendor, self) if dialogue is None
+                         else _Recording(vendor, self, dialogue))
         self.world = World(setup, self.lockstep, self.judge)
         self.world.ex = self.ex
         self._flush("start", "start")

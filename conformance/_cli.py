@@ -480,7 +480,7 @@ def _sign_key(path: Path | None) -> Any:
 def _certify(args: argparse.Namespace) -> int:
     reports = _reports()
     from ._engine import run_conformance
-    from ._profiles import PROFILES, default_seed
+    from ._profiles import PROFILES, default_seed, slice_examples
 
     required: list[str] = args.require
     if args.out is not None:
@@ -499,8 +499,7 @@ def _certify(args: argparse.Namespace) -> int:
     profile = PROFILES[args.profile]
     seed = args.seed if args.seed is not None else default_seed(profile)
     examples = args.max_examples or profile.max_examples
-    share = examples if shard is None else (examples // workers
-                                            + (1 if shard <= examples % workers else 0))
+    share = examples if shard is None else slice_examples(examples, workers, shard)
     paint = _Paint.choose(args.color, sys.stdout)
     progress = _Progress(args.verbose, share, quiet=args.quiet,
                          color=_Paint.choose(args.color, sys.stderr).on)
@@ -526,24 +525,30 @@ def _certify(args: argparse.Namespace) -> int:
                                       expectations_file=expect_file)
     except reports.BundleError as e:
         raise CliError(str(e)) from None
-    verdict = _verdict_line(result, required, paint)
+    return _finish(result, bundle, out, required, paint, quiet=args.quiet,
+                   verbose=args.verbose)
+
+
+def _finish(result: ConformanceResult, bundle: Any, out: Path, required: Sequence[str],
+            paint: _Paint, *, quiet: bool = False, verbose: bool = False) -> int:
+    """The end of a run's output (certify, merge) and its exit status: the summary unless
+    ``quiet``, the verdict line, and the certificate's URL last."""
     compared = result.expectations
-    # A slice can show a new failure, not that a known one is gone: merge tells that.
-    slice_ok = (not compared.new) if compared is not None else _slice_clean(result, required)
     if result.shard is not None:
+        # A slice can show a new failure, not that a known one is gone: merge tells that.
+        ok = not compared.new if compared is not None else _slice_clean(result, required)
         index, of = result.shard
-        clean = "clean" if slice_ok else paint("NOT clean", "red")
         verdict = (f"Shard {index} of {of} (partial: merge the shards for a certificate): "
-                   f"its slice is {clean}")
-    if not args.quiet:
-        _print_certify_summary(result, bundle, out, args.verbose, paint)
+                   f"its slice is {'clean' if ok else paint('NOT clean', 'red')}")
+    else:
+        ok = (compared.matches if compared is not None
+              else bool(bundle.certificate["verdict"]["met"]))
+        verdict = _verdict_line(result, required, paint)
+    if not quiet:
+        _print_certify_summary(result, bundle, out, verbose, paint)
     print(verdict)
     print(f"Certificate: {(out / 'certificate.html').resolve().as_uri()}")
-    if shard is not None:
-        return EXIT_OK if slice_ok else EXIT_NOT_MET
-    if compared is not None:
-        return EXIT_OK if compared.matches else EXIT_NOT_MET
-    return EXIT_OK if bundle.certificate["verdict"]["met"] else EXIT_NOT_MET
+    return EXIT_OK if ok else EXIT_NOT_MET
 
 
 def _slice_clean(result: ConformanceResult, required: Sequence[str]) -> bool:
@@ -826,13 +831,7 @@ def _merge(args: argparse.Namespace) -> int:
         raise CliError(str(e)) from None
     paint = _Paint.choose(args.color, sys.stdout)
     print(f"Merged {_n(len(order), 'shard')} of one run")
-    _print_certify_summary(result, bundle, args.out, False, paint)
-    print(_verdict_line(result, required, paint))
-    print(f"Certificate: {(args.out / 'certificate.html').resolve().as_uri()}")
-    compared = result.expectations
-    if compared is not None:
-        return EXIT_OK if compared.matches else EXIT_NOT_MET
-    return EXIT_OK if bundle.certificate["verdict"]["met"] else EXIT_NOT_MET
+    return _finish(result, bundle, args.out, required, paint)
 
 
 def _compare(args: argparse.Namespace) -> int:

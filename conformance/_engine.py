@@ -351,18 +351,8 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
             reports[key] = _minimized(factory, rec.setup, rec.ops, rec.violation.id,
                                       rec.scope, rec.violation, tally.tolerated)
 
-    payload = None
-    if raw is not None:
-        # What merge needs to claim what -j N would: the slice's own violations (by scope)
-        # apart from those its workloads found, which count after every slice's.
-        from_slice = {(r["scope"], r["violation"]["id"]) for r in raw["tally"]["recorded"]}
-        if fatal is not None:
-            from_slice.add(("all", fatal.id))
-        payload = {**raw, "workloads": slices.tally_to_json(ran),
-                   "efficiency": [dataclasses.asdict(w) for w in efficiency],
-                   "reports": [{"scope": key[0], "trace": r.trace(spec),
-                                "origin": "slice" if key in from_slice else "workloads"}
-                               for key, r in reports.items()]}
+    payload = None if raw is None else _shard_payload(raw, ran, efficiency, reports, fatal,
+                                                      spec)
     return _conclude(
         spec=spec, info=info, profile=profile, prof=prof, seed=seed, examples=examples,
         tally=tally, reports=reports, fatal=fatal, generated=generated,
@@ -371,6 +361,22 @@ def _run(factory: AdapterSession, profile: str, *, seed: int | None, spec: str,
         call_timeout=factory.call_timeout, workers=workers, started=started,
         run_versions=versions(), expected=expected,
         shard=None if shard is None else (shard, workers), payload=payload)
+
+
+def _shard_payload(raw: dict[str, Any], ran: Tally, efficiency: list[WorkloadResult],
+                   reports: dict[tuple[str, str], ViolationReport], fatal: Violation | None,
+                   spec: str) -> dict[str, Any]:
+    """What merge needs of a shard to claim what -j N would: its raw slice, its workloads'
+    counts and results, and every violation it minimized, by scope, marked as found by
+    the slice itself or by the workloads (which count after every slice's)."""
+    from_slice = {(r["scope"], r["violation"]["id"]) for r in raw["tally"]["recorded"]}
+    if fatal is not None:
+        from_slice.add(("all", fatal.id))
+    return {**raw, "workloads": slices.tally_to_json(ran),
+            "efficiency": [dataclasses.asdict(w) for w in efficiency],
+            "reports": [{"scope": key[0], "trace": r.trace(spec),
+                         "origin": "slice" if key in from_slice else "workloads"}
+                        for key, r in reports.items()]}
 
 
 def _conclude(*, spec: str, info: AdapterInfo, profile: str, prof: RunProfile, seed: int,

@@ -47,3 +47,9 @@ def default_seed(profile: RunProfile) -> int:
         digest = hashlib.sha256(f"wcifs-conformance {__version__}".encode()).digest()
         return int.from_bytes(digest[:4], "big")
     return int.from_bytes(hashlib.sha256(str(time.time_ns()).encode()).digest()[:4], "big")
+
+
+def slice_examples(examples: int, of: int, index: int) -> int:
+    """Slice ``index`` (1-based) of ``of``'s share of a budget (``-j N``, ``--shard I/N``):
+    the budget's Nth, one more for each of the first ``examples % of`` slices."""
+    return examples // of + (1 if index <= examples % of else 0)

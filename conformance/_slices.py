@@ -18,6 +18,7 @@ from typing import Any
 from reference import ops as O
 
 from ._check import Recorded, Tally, Violation, violation
+from ._profiles import slice_examples
 
 #: The slice data's own version (inside a shard's bundle, ``slice.json``).
 SLICE_FORMAT = "wcifs-conformance-slice"
@@ -41,8 +42,7 @@ def derived_seed(seed: int, of: int, index: int) -> int:
 
 
 def plan(seed: int, examples: int, of: int) -> list[Plan]:
-    base, extra = divmod(examples, of)
-    return [Plan(i, of, derived_seed(seed, of, i), base + (1 if i <= extra else 0))
+    return [Plan(i, of, derived_seed(seed, of, i), slice_examples(examples, of, i))
             for i in range(1, of + 1)]
 
 

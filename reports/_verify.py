@@ -18,6 +18,7 @@ from conformance import (
     TRACE_FORMAT,
     LevelVerdict,
     level_verdicts,
+    slice_examples,
 )
 from conformance import __version__ as suite_version
 
@@ -374,7 +375,7 @@ class _Verifier:
         if isinstance(shard, dict):
             # A shard runs its slice of the budget (conformance._slices.plan).
             index, of = int(shard["index"]), int(shard["of"])
-            share = budget // of + (1 if index <= budget % of else 0)
+            share = slice_examples(budget, of, index)
             if examples > share or (not run.get("stopped_early") and examples != share):
                 return FAIL, (f"shard {index} of {of}: ran {examples} examples of its slice "
                               f"of {share}")
