@@ -9,13 +9,15 @@ and its result, hostile leftovers in an unacknowledged ECP, ...). Operations nam
 by small indices taken modulo what exists, so any list is valid and the shrinker may
 delete any fragment.
 
-All strategies are built once, at import: building them per draw costs more than running
-the model.
+Each fragment is one Hypothesis choice: its operations and arguments are decoded from
+compact tables (:mod:`strategies._tables`), since Hypothesis' cost is per choice. All
+strategies are built once, at import: building them per draw costs more than running the
+model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -23,60 +25,54 @@ from hypothesis import strategies as st
 
 from reference import ops as O
 
+from ._tables import Choice, Const, Field, Record, Seq, Values, strategy
+
 __all__ = ["LONG_SCENES", "OPERATIONS", "SCENES", "draw_example", "examples", "fragments",
            "op_kinds", "operations", "setups"]
 
+_op = Record.of
 
-def _op(cls: type[O.Op], **fields: st.SearchStrategy[object]) -> st.SearchStrategy[O.Op]:
-    """Like ``st.builds``, without its per-draw signature inspection (which costs more
-    than running the model)."""
-    names = list(fields)
-
-    def make(values: tuple[object, ...]) -> O.Op:
-        return cls(**dict(zip(names, values, strict=True)))
-
-    return st.tuples(*fields.values()).map(make)
-
-_idx = st.integers(0, 3)
-_small = st.integers(0, 2)
-_bool = st.booleans()
-_rare = st.sampled_from([False] * 7 + [True])
-_layer_file = st.integers(0, O.MAX_LAYER_FILES - 1)
-_cfile = st.one_of(_layer_file, st.integers(-3, -1))
-_fuzz = st.integers(0, 47)
-_maybe_file = st.sampled_from([-1, -1, -1, 0, 1])
-_abort = st.sampled_from([-1, -1, 0, 1, 2])
-_malware = st.sampled_from([False] * 5 + [True])
-_seldom = st.sampled_from([False] * 9 + [True])
+_idx = Values(range(4))
+_small = Values(range(3))
+_bool = Values((False, True))
+_rare = Values([False] * 7, [True])
+_layer_file = Values(range(O.MAX_LAYER_FILES))
+_new_file = (-1, -2, -3)
+#: A layer path or a container-created one, each half the time.
+_cfile = Values(range(O.MAX_LAYER_FILES), _new_file * (O.MAX_LAYER_FILES // len(_new_file)))
+_fuzz = Values(range(48))
+_no_fuzz_or_fuzz = Values([0] * 48, range(48))
+_maybe_file = Values((-1, -1, -1, 0, 1))
+_abort = Values((-1, -1, 0, 1, 2))
+_malware = Values([False] * 5, [True])
+_seldom = Values([False] * 9, [True])
+_two_to_eight = Values(range(2, 9))
+_layers = Seq(_idx, 1, 3)
 
 
 def setups() -> st.SearchStrategy[O.Setup]:
-    return st.builds(
-        O.Setup,
-        # Sampled by index: a sample of strings gets a label from their (per-process) hash.
-        volumes=st.lists(st.sampled_from(range(len(O.FILESYSTEMS))), min_size=1, max_size=3
-                         ).map(lambda ix: tuple(O.FILESYSTEMS[i] for i in ix)),
-        profile=st.sampled_from(range(len(O.PROFILES))).map(O.PROFILES.__getitem__),
-        version=st.just(1),
-    )
+    return _setups
 
+
+_setup = Record.of(
+    O.Setup, volumes=Seq(Values(O.FILESYSTEMS), 1, 3),
+    profile=Values(O.PROFILES), version=Const(1))
 
 _local_install = _op(
-    O.InstallLayer, volume=_idx, files=st.integers(2, O.MAX_LAYER_FILES),
-    registered=st.sampled_from([False, False, True]), remote=st.just(False),
+    O.InstallLayer, volume=_idx, files=Values(range(2, O.MAX_LAYER_FILES + 1)),
+    registered=Values((False, False, True)), remote=Const(False),
     malware_file=_maybe_file, delay=_small, fail_file=_maybe_file)
 _remote_install = _op(
-    O.InstallLayer, files=st.integers(1, O.MAX_LAYER_FILES), registered=_bool,
-    remote=st.just(True), malware_file=_maybe_file, delay=_small)
-_install = st.one_of(_local_install, _local_install, _remote_install)
+    O.InstallLayer, files=Values(range(1, O.MAX_LAYER_FILES + 1)), registered=_bool,
+    remote=Const(True), malware_file=_maybe_file, delay=_small)
+_install = Choice(_local_install, _local_install, _remote_install)
 
 _open = _op(O.OpenFile, container=_idx, file=_cfile, fail=_rare, update_mid_scan=_rare,
-                  fuzz=st.one_of(st.just(0), _fuzz))
+            fuzz=_no_fuzz_or_fuzz)
 
+_in_flight = Seq(_cfile, 2, O.MAX_IN_FLIGHT)
+_order = Values([0] * 1000, range(1, 1001))
 
-_in_flight = st.lists(st.one_of(_layer_file, st.integers(-3, -1)), min_size=2,
-                      max_size=O.MAX_IN_FLIGHT).map(tuple)
-_order = st.one_of(st.just(0), st.integers(1, 1000))
 
 def operations() -> st.SearchStrategy[O.Op]:
     """Any single operation: one of :data:`OPERATIONS`."""
@@ -91,18 +87,17 @@ def op_kinds() -> tuple[str, ...]:
     return tuple(cls.kind for cls in OPERATIONS)
 
 
-#: The strategy of each operation class. :func:`operations` is ``st.one_of`` over these in
-#: this order (the order is part of what a seed generates: keep it).
-OPERATIONS: Mapping[type[O.Op], st.SearchStrategy[O.Op]] = MappingProxyType({
+#: The table of each operation class. :func:`operations` chooses among these in this
+#: order (the order is part of what a seed generates: keep it).
+_RECORDS: dict[type[O.Op], Field] = {
     O.InstallLayer: _install,
     O.RegisterLayer: _op(O.RegisterLayer, layer=_idx),
     O.UnregisterLayer: _op(O.UnregisterLayer, layer=_idx),
     O.TamperLayerFile: _op(O.TamperLayerFile, layer=_idx, file=_layer_file, malware=_malware,
                            delay=_small),
     O.UninstallLayer: _op(O.UninstallLayer, layer=_idx),
-    O.StartContainer: _op(O.StartContainer,
-                          layers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
-                          hyperv=st.sampled_from([False, False, True])),
+    O.StartContainer: _op(O.StartContainer, layers=_layers,
+                          hyperv=Values((False, False, True))),
     O.StopContainer: _op(O.StopContainer, container=_idx),
     O.OpenFile: _open,
     O.WriteFile: _op(O.WriteFile, container=_idx, file=_cfile, malware=_malware, delay=_small),
@@ -120,38 +115,41 @@ OPERATIONS: Mapping[type[O.Op], st.SearchStrategy[O.Op]] = MappingProxyType({
     O.VolumeWrite: _op(O.VolumeWrite, container=_idx, file=_cfile, malware=_malware,
                        delay=_small),
     O.SignatureUpdate: _op(O.SignatureUpdate, abort_after=_abort),
-    O.SignatureUpdates: _op(O.SignatureUpdates, count=st.integers(2, 8), abort_after=_abort),
-    O.StartContainers: _op(O.StartContainers, count=st.integers(2, 8),
-                           layers=st.tuples(_idx)),
-    O.OpenMany: _op(O.OpenMany, container=_idx, first=_layer_file, count=st.integers(2, 8)),
+    O.SignatureUpdates: _op(O.SignatureUpdates, count=_two_to_eight, abort_after=_abort),
+    O.StartContainers: _op(O.StartContainers, count=_two_to_eight, layers=Seq(_idx, 1, 1)),
+    O.OpenMany: _op(O.OpenMany, container=_idx, first=_layer_file, count=_two_to_eight),
     O.ConcurrentOpens: _op(
-        O.ConcurrentOpens, containers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
-        files=_in_flight, order=_order, fail=_maybe_file, write=_maybe_file,
-        host_write=_bool, malware=_bool, update=_rare, proactive=_rare),
+        O.ConcurrentOpens, containers=_layers, files=_in_flight, order=_order,
+        fail=_maybe_file, write=_maybe_file, host_write=_bool, malware=_bool, update=_rare,
+        proactive=_rare),
     O.ProactiveScan: _op(O.ProactiveScan, abort_after=_abort, update_midway=_bool,
-                         fail_file=st.sampled_from([-1, -1, -1, 0, 2])),
-})
-_operations: st.SearchStrategy[O.Op] = st.one_of(*OPERATIONS.values())
+                         fail_file=Values((-1, -1, -1, 0, 2))),
+}
+#: The strategy of each operation class, each drawn as one choice.
+OPERATIONS: Mapping[type[O.Op], st.SearchStrategy[O.Op]] = MappingProxyType(
+    {cls: strategy(record) for cls, record in _RECORDS.items()})
+_any_op = Choice(*_RECORDS.values())
+_operations: st.SearchStrategy[O.Op] = strategy(_any_op)
 
 # Scenes name low file numbers, which every layer of two or more files has.
-_scene_file = st.integers(0, 1)
-_pre_update = st.sampled_from([[], [O.SignatureUpdate(abort_after=0)]])
-#: Boundary values first: wrap-arounds and table sizes live at powers of two.
-_storm = st.one_of(st.sampled_from([256, 255, 257, 128, 127, 129, 64, 512, 1024]),
-                   st.integers(2, 600))
+_scene_file = Values(range(2))
+_pre_update = Values([(), (O.SignatureUpdate(abort_after=0),)])
+#: Boundary values half the time: wrap-arounds and table sizes live at powers of two.
+_STORM_EDGES = (256, 255, 257, 128, 127, 129, 64, 512, 1024)
+_storm = Values(_STORM_EDGES * 67, range(2, 601))
 #: Mostly no completed proactive scan after a storm: one would rescan every layer file.
-_storm_abort = st.sampled_from([0, 0, 1, -1])
-_big = st.sampled_from([80, 300, 140, 48, 80, 140, 300, 48, 1100, 2100])
+_storm_abort = Values((0, 0, 1, -1))
+_big = Values((80, 300, 140, 48, 80, 140, 300, 48, 1100, 2100))
 #: The install scans every file already: opening a slice of them is enough.
-_opened = st.sampled_from([48, 140, 300])
-_many = st.sampled_from([300, 70, 140, 600])
-_offset = st.sampled_from([256, 128, 64, 1])
+_opened = Values((48, 140, 300))
+_many = Values((300, 70, 140, 600))
+_offset = Values((256, 128, 64, 1))
 
 
-# Scenes are plain functions of independently drawn values (``st.tuples(...).map``), not
-# ``@st.composite``: Hypothesis labels a composite by a hash of its code, which differs
-# from process to process, and its shrinker orders its passes by label, so composite
-# scenes made the shrunk traces depend on the interpreter's hash seed.
+# Scenes are plain functions of values decoded from one choice, not ``@st.composite``:
+# Hypothesis labels a composite by a hash of its code, which differs from process to
+# process, and its shrinker orders its passes by label, so composite scenes made the
+# shrunk traces depend on the interpreter's hash seed.
 _Scene = Callable[..., list[O.Op]]
 
 
@@ -175,7 +173,9 @@ def _id_reuse(c: int, f: int, layer: int, install: O.Op) -> list[O.Op]:
 
 
 def _stopped_volume(c: int, f: int, other: int) -> list[O.Op]:
-    return [O.StopContainer(c), O.VolumeWrite(c, f), O.VolumeOpen(c, f), O.VolumeOpen(c, other)]
+    # ``other`` opened from the host while the container runs and again once it stopped.
+    return [O.VolumeOpen(c, other), O.StopContainer(c), O.VolumeWrite(c, f),
+            O.VolumeOpen(c, f), O.VolumeOpen(c, other)]
 
 
 def _scratch_rewrite(c: int, f: int, n: int) -> list[O.Op]:
@@ -217,7 +217,7 @@ def _host_writes_scratch(c: int, f: int, n: int, new: bool, malware: bool) -> li
             O.OpenFile(c, file)]
 
 
-def _install_error(c: int, f: int, pre: list[O.Op], volume: int, files: int,
+def _install_error(c: int, f: int, pre: Sequence[O.Op], volume: int, files: int,
                    registered: bool, malware: bool, sweep_fail: int) -> list[O.Op]:
     # The install-time scan of a file fails; later opens of it, trusted or cached.
     return [*pre,
@@ -241,12 +241,17 @@ def _claimed_ids(c: int, f: int, fuzz: int, layer: int) -> list[O.Op]:
             O.StartContainer((layer,)), O.OpenFile(-1, f)]
 
 
-def _concurrent(c: int, f: int, pre: list[O.Op], op: O.ConcurrentOpens, again: int,
+def _concurrent(c: int, f: int, pre: Sequence[O.Op], op: O.ConcurrentOpens, again: int,
                 other: int, third: int) -> list[O.Op]:
     files = op.files
     news = [O.CreateFile(c, -x - 1) for x in files if x < 0]
     reopen = files[again % len(files)]
-    return [*pre, *news, op, O.OpenFile(c, reopen), O.OpenFile(other, reopen),
+    # The file written while its scan was in flight, opened again where it was written:
+    # a result of the old content must not be credited to the new.
+    w = op.write % len(files)
+    written = [O.OpenFile(op.containers[w % len(op.containers)], files[w])] \
+        if op.write >= 0 else []
+    return [*pre, *news, op, *written, O.OpenFile(c, reopen), O.OpenFile(other, reopen),
             O.OpenFile(c, files[third % len(files)])]
 
 
@@ -256,7 +261,7 @@ def _update_storm(c: int, f: int, count: int, abort: int, layer: int, f2: int
             O.StartContainer((layer,)), O.OpenFile(-1, f2)]
 
 
-def _big_layer(c: int, f: int, pre: list[O.Op], volume: int, n: int, registered: bool,
+def _big_layer(c: int, f: int, pre: Sequence[O.Op], volume: int, n: int, registered: bool,
                layer: int, opened: int) -> list[O.Op]:
     return [*pre, O.InstallLayer(volume, files=n, registered=registered),
             O.StartContainer((layer, -1)), O.OpenMany(-1, 0, opened), O.OpenFile(c, f),
@@ -283,14 +288,13 @@ def _many_detections(c: int, f: int, volume: int, every: int, n: int, registered
 
 
 _concurrent_op = _op(
-    O.ConcurrentOpens, containers=st.lists(_idx, min_size=1, max_size=3).map(tuple),
-    files=_in_flight, order=_order, fail=st.sampled_from([-1, 0, 1, 7]),
-    write=st.sampled_from([-1, -1, 0, 1]), host_write=_bool, malware=_bool, update=_rare,
-    proactive=_rare)
+    O.ConcurrentOpens, containers=_layers, files=_in_flight, order=_order,
+    fail=Values((-1, 0, 1, 7)), write=Values((-1, -1, 0, 1)), host_write=_bool,
+    malware=_bool, update=_rare, proactive=_rare)
 
 #: Scenes that set up a trap and walk into it, by name (the coverage table's "scene"),
-#: each with the strategies of its arguments after the container and the file.
-SCENES: dict[str, tuple[_Scene, tuple[st.SearchStrategy[Any], ...]]] = {
+#: each with the tables of its arguments after the container and the file.
+SCENES: dict[str, tuple[_Scene, tuple[Field, ...]]] = {
     "cow-reopen": (_cow_reopen, (_fuzz,)),
     "tamper-reopen": (_tamper_reopen, (_idx, _idx)),
     "update-new-container": (_update_new_container, (_abort, _idx, _bool)),
@@ -303,10 +307,10 @@ SCENES: dict[str, tuple[_Scene, tuple[st.SearchStrategy[Any], ...]]] = {
     "ids-elsewhere": (_ids_elsewhere, (_local_install,)),
     "proactive-then-open": (_proactive_then_open, (_abort, _bool, _idx, _layer_file)),
     "host-writes-scratch": (_host_writes_scratch, (_small, _bool, _bool)),
-    "install-error": (_install_error, (_pre_update, _idx, st.integers(2, O.MAX_LAYER_FILES),
+    "install-error": (_install_error, (_pre_update, _idx, Values(range(2, O.MAX_LAYER_FILES + 1)),
                                        _bool, _bool, _maybe_file)),
     "host-opens-container-file": (_host_opens_container_file, (_idx, _bool, _idx, _idx)),
-    "claimed-ids": (_claimed_ids, (st.sampled_from([2, 3, 10, 11]), _idx)),
+    "claimed-ids": (_claimed_ids, (Values((2, 3, 10, 11)), _idx)),
     "concurrent": (_concurrent, (_pre_update, _concurrent_op, _layer_file, _idx,
                                  _layer_file)),
     # Long histories that cost little: hundreds of updates or container starts.
@@ -315,29 +319,42 @@ SCENES: dict[str, tuple[_Scene, tuple[st.SearchStrategy[Any], ...]]] = {
                                            _bool)),
 }
 #: Long histories (SPEC §3) that cost time: each example enables them less often.
-LONG_SCENES: dict[str, tuple[_Scene, tuple[st.SearchStrategy[Any], ...]]] = {
+LONG_SCENES: dict[str, tuple[_Scene, tuple[Field, ...]]] = {
     "big-layer": (_big_layer, (_pre_update, _idx, _big, _bool, _idx, _opened)),
-    "many-detections": (_many_detections, (_idx, st.sampled_from([2, 3]),
-                                           st.sampled_from([40, 90, 40, 200]), _bool)),
+    "many-detections": (_many_detections, (_idx, Values((2, 3)), Values((40, 90, 40, 200)),
+                                           _bool)),
 }
 
 
-def _named(name: str, scene: _Scene, args: tuple[st.SearchStrategy[Any], ...]
-           ) -> st.SearchStrategy[tuple[str, list[O.Op]]]:
-    def build(values: tuple[Any, ...]) -> tuple[str, list[O.Op]]:
+def _named(name: str, scene: _Scene, args: tuple[Field, ...]) -> Record:
+    def build(*values: Any) -> tuple[str, list[O.Op]]:
         return name, scene(*values)
 
-    return st.tuples(_idx, _scene_file, *args).map(build)
+    return Record(build, (_idx, _scene_file, *args))
 
 
-_opens = st.lists(st.one_of(_open, _open, _op(O.VolumeOpen, container=_idx, file=_cfile)),
-                  min_size=1, max_size=4).map(lambda ops: ("open-burst", ops))
-_single = _operations.map(lambda op: ("single", [op]))
+def _burst(ops: tuple[O.Op, ...]) -> tuple[str, list[O.Op]]:
+    return "open-burst", list(ops)
+
+
+def _one(op: O.Op) -> tuple[str, list[O.Op]]:
+    return "single", [op]
+
+
+_opens = Record(_burst, (Seq(Choice(_open, _open, _op(O.VolumeOpen, container=_idx,
+                                                          file=_cfile)), 1, 4),))
+_single = Record(_one, (_any_op,))
+_COMMON: list[Field] = [_opens, *(_named(n, *sc) for n, sc in SCENES.items())]
+_LONG: list[Field] = [_named(n, *sc) for n, sc in LONG_SCENES.items()]
 _Fragment = st.SearchStrategy[tuple[str, list[O.Op]]]
-_COMMON: list[_Fragment] = [_opens, *(_named(n, *sc) for n, sc in SCENES.items())]
-_LONG: list[_Fragment] = [_named(n, *sc) for n, sc in LONG_SCENES.items()]
-_swarm = st.tuples(st.tuples(*(_bool for _ in _COMMON)), st.tuples(*(_seldom for _ in _LONG)))
-_fragments: _Fragment = st.one_of(_single, *_COMMON, *_LONG)
+
+
+def _families(*on: bool) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    return on[:len(_COMMON)], on[len(_COMMON):]
+
+
+_swarm_record = Record(_families, [_bool] * len(_COMMON) + [_seldom] * len(_LONG))
+_picks = [st.integers(0, k) for k in range(1 + len(_COMMON) + len(_LONG))]
 
 
 def fragments() -> st.SearchStrategy[tuple[str, list[O.Op]]]:
@@ -359,19 +376,32 @@ def _opening(first: O.Op, second: O.Op | None, remote: O.Op | None, a: int, b: i
     return [*ops, O.StartContainer((a, b)), *_FIRST_OPENS]
 
 
-_none = st.none()
-_openings = st.one_of(*(
-    st.tuples(_local_install, second, remote, _idx, _idx).map(lambda t: _opening(*t))
-    for second in (_none, _local_install) for remote in (_none, _remote_install)))
-_setups = setups()
+_none = Const(None)
+_opening_record = Record(_opening, (_local_install, Choice(_none, _local_install),
+                                     Choice(_none, _remote_install), _idx, _idx))
 
 
 def _enabled(common: tuple[bool, ...], long: tuple[bool, ...]) -> list[_Fragment]:
-    return [_single, *(f for f, on in zip(_COMMON, common, strict=True) if on),
-            *(f for f, on in zip(_LONG, long, strict=True) if on)]
+    return [_SINGLE, *(f for f, on in zip(_COMMON_DRAWN, common, strict=True) if on),
+            *(f for f, on in zip(_LONG_DRAWN, long, strict=True) if on)]
 
 
-_no_floor = st.tuples(*[st.integers(0, 7)] * 4)
+#: Whether an example has at least half the maximum of fragments: one in forty has no
+#: floor, and the shrinker goes there (the first entry), so a shrunk example can have none.
+_floor = Values([False], [True] * 39)
+
+#: Every choice of an example but the fragment picks and count has this many bytes, so
+#: none is misaligned where Hypothesis copies one over another (see ``strategy``).
+_WIDTH = max(f.width for f in (_setup, _opening_record, _swarm_record, _floor, _single,
+                               *_COMMON, *_LONG))
+_setups = strategy(_setup, _WIDTH)
+_openings = strategy(_opening_record, _WIDTH)
+_swarm = strategy(_swarm_record, _WIDTH)
+_floored = strategy(_floor, _WIDTH)
+_SINGLE: _Fragment = strategy(_single, _WIDTH)
+_COMMON_DRAWN: list[_Fragment] = [strategy(f, _WIDTH) for f in _COMMON]
+_LONG_DRAWN: list[_Fragment] = [strategy(f, _WIDTH) for f in _LONG]
+_fragments: _Fragment = strategy(Choice(_single, *_COMMON, *_LONG))
 
 
 def draw_example(draw: Callable[[st.SearchStrategy[Any]], Any], max_fragments: int = 20
@@ -389,11 +419,8 @@ def draw_example(draw: Callable[[st.SearchStrategy[Any]], Any], max_fragments: i
     ops = draw(_openings)
     scenes = ["opening"] * len(ops)
     enabled = _enabled(*draw(_swarm))  # each long history in about one example in ten
-    pick = st.integers(0, len(enabled) - 1)
-    # At least half the maximum of fragments, unless every selector is 0: rare while
-    # generating (Hypothesis draws a bound about a third of the time, so one example in
-    # forty or so), and where the shrinker takes them, so a shrunk example can have none.
-    low = 0 if not any(draw(_no_floor)) else max_fragments // 2
+    pick = _picks[len(enabled) - 1]
+    low = max_fragments // 2 if draw(_floored) else 0
     for _ in range(draw(st.integers(low, max_fragments))):
         name, frag = draw(enabled[draw(pick)])
         ops.extend(frag)

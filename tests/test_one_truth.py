@@ -171,7 +171,7 @@ LAYERS = {
     "conformance._faults": 1, "conformance._wire": 1, "conformance._watchdog": 1,
     "conformance._dialogue": 1, "conformance._expect": 1, "conformance._compare": 1,
     "conformance._remote": 2,
-    "strategies": 3,
+    "strategies": 3, "strategies._tables": 3,
     "conformance._loading": 4, "conformance._workloads": 4, "conformance._check": 4,
     "conformance._bench": 4, "conformance._native": 4, "conformance._native_bench": 4,
     "conformance._session": 4, "conformance._worker": 4,
