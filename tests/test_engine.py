@@ -36,6 +36,7 @@ def test_same_seed_same_verdicts_counts_and_traces(adapter: type) -> None:
     assert _fingerprint(a) == _fingerprint(b)
 
 
+@pytest.mark.slow
 def test_reference_at_certify_profile_meets_every_level_and_exercises_every_invariant() -> None:
     result = run_conformance(reference_factory(), "certify")
     assert result.levels == {"conformant": True, "signature-current": True, "optimized": True}

@@ -178,6 +178,7 @@ def test_python_block_runs(block: Block) -> None:
 
 
 # --- the walk: each Result line is what the suite measures ----------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("block", WALK, ids=[f"line{b.line}" for b in WALK])
 def test_walk_step_result(block: Block) -> None:
     claims = _claims(block)
