@@ -15,7 +15,7 @@ GALLERY = Path(__file__).parent / "gallery.py"
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rfs", "--pyargs",
                                          "conformance",
-                                         MAX_EXAMPLES_OPTION, "40", "--conformance-seed", "5",
+                                         MAX_EXAMPLES_OPTION, "80", "--conformance-seed", "5",
                                          *args)
 
 

@@ -397,12 +397,13 @@ def test_every_line_of_a_real_run_follows_the_schema(spec: str,
 
     monkeypatch.setattr(_remote.Child, "write", spy_write)
     monkeypatch.setattr(_remote.Child, "readline", spy_readline)
-    run_conformance(spec, seed=4, max_examples=25, workloads=False)
+    run_conformance(spec, seed=4, max_examples=10, workloads=False)
     requests = [json.loads(line) for line in written]
     assert any("batch" in r for r in requests)
-    for message in requests:
+    # Every line, each distinct one validated once (most answers repeat word for word).
+    for message in {line: m for line, m in zip(written, requests, strict=True)}.values():
         check(message, "suite_line")
-    for line in read:
+    for line in set(read):
         check(json.loads(line), "adapter_line")
     if "ReadsLayerRoots" in spec:
         assert any(b'"service":"read_registry"' in line for line in read)
