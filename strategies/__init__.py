@@ -251,7 +251,12 @@ def _concurrent(c: int, f: int, pre: Sequence[O.Op], op: O.ConcurrentOpens, agai
     w = op.write % len(files)
     written = [O.OpenFile(op.containers[w % len(op.containers)], files[w])] \
         if op.write >= 0 else []
-    return [*pre, *news, op, *written, O.OpenFile(c, reopen), O.OpenFile(other, reopen),
+    # The last file opened, again where it was opened: a result must not be credited to
+    # whichever open the adapter saw last.
+    last = len(files) - 1
+    return [*pre, *news, op, *written,
+            O.OpenFile(op.containers[last % len(op.containers)], files[last]),
+            O.OpenFile(c, reopen), O.OpenFile(other, reopen),
             O.OpenFile(c, files[third % len(files)])]
 
 
