@@ -720,7 +720,7 @@ class World:
         files = op.files[:O.MAX_IN_FLIGHT]
         fail = op.fail % len(files) if op.fail >= 0 and files else -1
         for i, file in enumerate(files):
-            c = self._running(op.containers[i % len(op.containers)] if op.containers else 0)
+            c = self._running(op.container_of(i))
             if c is None:
                 return
             e = self._entry(c, O.container_path(file))

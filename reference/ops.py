@@ -281,6 +281,10 @@ class ConcurrentOpens(Op):
     #: A proactive scan runs alongside; its results interleave with the on-access ones.
     proactive: bool = False
 
+    def container_of(self, i: int) -> int:
+        """The container (index) open ``i`` is made in."""
+        return self.containers[i % len(self.containers)] if self.containers else 0
+
 
 @operation("write")
 @dataclass(frozen=True, slots=True)

@@ -249,13 +249,11 @@ def _concurrent(c: int, f: int, pre: Sequence[O.Op], op: O.ConcurrentOpens, agai
     # The file written while its scan was in flight, opened again where it was written:
     # a result of the old content must not be credited to the new.
     w = op.write % len(files)
-    written = [O.OpenFile(op.containers[w % len(op.containers)], files[w])] \
-        if op.write >= 0 else []
+    written = [O.OpenFile(op.container_of(w), files[w])] if op.write >= 0 else []
     # The last file opened, again where it was opened: a result must not be credited to
     # whichever open the adapter saw last.
     last = len(files) - 1
-    return [*pre, *news, op, *written,
-            O.OpenFile(op.containers[last % len(op.containers)], files[last]),
+    return [*pre, *news, op, *written, O.OpenFile(op.container_of(last), files[last]),
             O.OpenFile(c, reopen), O.OpenFile(other, reopen),
             O.OpenFile(c, files[third % len(files)])]
 
